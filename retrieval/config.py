@@ -1,0 +1,39 @@
+"""Settings of ``kear retrieve``: which sources run, and each source's own section."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .conceptnet.config import ConceptNetConfig
+from .dictionary.config import DictionaryConfig
+from .examples.config import ExamplesConfig
+
+
+@dataclass
+class RetrievalConfig:
+    """Settings for adding knowledge to records.
+
+    Args:
+        sources: which sources to run, by name: ``kg`` (ConceptNet), ``dict`` (definitions), ``train``
+            (similar training examples).
+        kg: ConceptNet settings.
+        dict: dictionary settings.
+        train: similar-examples settings.
+        cache_dir: where results are cached (default ``$KEAR_CACHE`` or ``~/.cache/kear``).
+        use_cache: reuse cached results, so a rerun repeats no work.
+        batch_size: records annotated (and cached) together.
+    """
+
+    sources: list[str] = field(default_factory=lambda: ["kg", "dict", "train"])
+    kg: ConceptNetConfig = field(default_factory=ConceptNetConfig)
+    dict: DictionaryConfig = field(default_factory=DictionaryConfig)
+    train: ExamplesConfig = field(default_factory=ExamplesConfig)
+    cache_dir: str | None = None
+    use_cache: bool = True
+    batch_size: int = 256
+
+    def cache_path(self) -> Path:
+        folder = self.cache_dir or os.environ.get("KEAR_CACHE") or "~/.cache/kear"
+        return Path(folder).expanduser() / "retrieval.sqlite"

@@ -1,0 +1,66 @@
+"""Dictionary definitions of the question concept and of each choice (KEAR's dictionary external attention)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..records import Record
+from ..source import Knowledge, KnowledgeSource, register
+from .config import DictionaryConfig
+from .index import DictionaryIndex, DictionaryWriter
+from .ingest import ingest_wiktionary, ingest_wordnet, wiktionary_entry
+from .select import MeaningResolver
+
+__all__ = [
+    "DictionaryConfig",
+    "DictionaryIndex",
+    "DictionarySource",
+    "DictionaryWriter",
+    "MeaningResolver",
+    "ingest_wiktionary",
+    "ingest_wordnet",
+    "wiktionary_entry",
+]
+
+
+@register
+class DictionarySource(KnowledgeSource):
+    """Adds ``qc_meaning`` to the question and ``ac_meaning`` to each choice (``None`` when unresolved)."""
+
+    name = "dict"
+    fields = ("qc_meaning", "ac_meaning")
+
+    def __init__(self, config: DictionaryConfig) -> None:
+        super().__init__(config)
+        if not config.indexes:
+            raise ConfigError("dict.indexes is empty: build one with 'kear index wiktionary DUMP' and list it there")
+
+    def data_identity(self) -> list[str]:
+        identity = []
+        for folder in self.config.indexes:
+            try:
+                identity.append(json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))["build_id"])
+            except (OSError, ValueError, KeyError):
+                raise ConfigError(f"{folder}: not a dictionary index (build it with 'kear index wiktionary')") from None
+        return identity
+
+    @cached_property
+    def resolvers(self) -> list[MeaningResolver]:
+        return [MeaningResolver(DictionaryIndex(f), self.config.max_link_words) for f in self.config.indexes]
+
+    def meaning(self, concept: str | None) -> str | None:
+        """The first meaning any of the dictionaries resolves."""
+        return next((m for r in self.resolvers if (m := r.meaning(concept)) is not None), None)
+
+    def annotate(self, records: Sequence[Record]) -> list[Knowledge]:
+        return [
+            Knowledge(
+                question={"qc_meaning": self.meaning(record.question_concept)},
+                choices=[{"ac_meaning": self.meaning(choice.text)} for choice in record.choices],
+            )
+            for record in records
+        ]

@@ -1,0 +1,60 @@
+"""Similar training examples with their answers, found by BM25 (KEAR's third kind of knowledge)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+
+from ..errors import ConfigError, DataError
+from ..io import file_digest
+from ..records import Record
+from ..source import Knowledge, KnowledgeSource, register
+from .config import ExamplesConfig
+from .index import BACKENDS, BM25Backend, BM25SBackend, RankBM25Backend, top_k
+from .ingest import Corpus, load_corpus, question_key
+from .select import ExampleRetriever
+
+__all__ = [
+    "BACKENDS",
+    "BM25Backend",
+    "BM25SBackend",
+    "Corpus",
+    "ExampleRetriever",
+    "ExamplesConfig",
+    "ExamplesSource",
+    "RankBM25Backend",
+    "load_corpus",
+    "question_key",
+    "top_k",
+]
+
+
+@register
+class ExamplesSource(KnowledgeSource):
+    """Adds ``retrieval`` (a list of K ``"question answer"`` texts) to each choice."""
+
+    name = "train"
+    fields = ("retrieval",)
+
+    def __init__(self, config: ExamplesConfig) -> None:
+        super().__init__(config)
+        if not config.corpora:
+            raise ConfigError("train.corpora is empty: list the training files to retrieve examples from")
+        if config.backend not in BACKENDS:
+            raise ConfigError(f"train.backend '{config.backend}' is not one of {', '.join(BACKENDS)}")
+
+    def data_identity(self) -> list[str]:
+        try:
+            return [file_digest(path) for path in self.config.corpora]
+        except OSError as error:
+            raise DataError(error.filename or self.config.corpora, None, "cannot read training corpus") from None
+
+    @cached_property
+    def retriever(self) -> ExampleRetriever:
+        corpus = load_corpus(self.config.corpora, self.config.remove_stopwords)
+        return ExampleRetriever(corpus, self.config)
+
+    def annotate(self, records: Sequence[Record]) -> list[Knowledge]:
+        return [
+            Knowledge(choices=[{"retrieval": texts} for texts in self.retriever.retrieve(record)]) for record in records
+        ]

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kear.cli import main
+from retrieval.data import sample_file
+
+from .conftest import write_lines
+
+
+@pytest.fixture
+def config_file(sample_indexes: dict[str, Path], tmp_path: Path) -> Path:
+    path = tmp_path / "retrieval.yaml"
+    path.write_text(
+        f"kg:\n  index: {sample_indexes['kg']}\ndict:\n  indexes: [{sample_indexes['dict']}]\n"
+        f"train:\n  corpora: [{sample_file('train.jsonl')}]\ncache_dir: {tmp_path / 'cache'}\n"
+    )
+    return path
+
+
+def retrieve(config: Path, source: Path | str, output: Path | str, *extra: str) -> int:
+    return main(
+        [
+            "retrieve",
+            "--config",
+            str(config),
+            "--input",
+            str(source),
+            "--output",
+            str(output),
+            "--no-progress",
+            *extra,
+        ]
+    )
+
+
+def test_index_commands(tmp_path: Path) -> None:
+    assert (
+        main(
+            [
+                "index",
+                "conceptnet",
+                str(sample_file("conceptnet-assertions.csv")),
+                "--output",
+                str(tmp_path / "kg"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "kg" / "meta.json").is_file()
+    assert (
+        main(
+            [
+                "index",
+                "wiktionary",
+                str(sample_file("kaikki-english.jsonl")),
+                "--output",
+                str(tmp_path / "wk"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "wk" / "dictionary.sqlite").is_file()
+
+
+def test_retrieve_writes_every_record_and_a_rerun_is_cached(config_file: Path, tmp_path: Path, caplog) -> None:
+    out = tmp_path / "out.jsonl"
+    assert retrieve(config_file, sample_file("questions.jsonl"), out) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 12
+    first = json.loads(lines[0])
+    assert first["question"]["choices"][0]["triple"] == [["milk", "AtLocation", "refrigerator"]]
+    caplog.clear()
+    assert retrieve(config_file, sample_file("questions.jsonl"), out, "--sources", "kg,dict") == 0
+    assert "computed {'kg': 0, 'dict': 0}" in caplog.text
+
+
+def test_overrides_and_stdout(config_file: Path, capsys) -> None:
+    assert retrieve(config_file, sample_file("questions.jsonl"), "-", "--sources", "train", "train.top_k=1") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 12
+    assert all(len(c["retrieval"]) <= 1 for row in rows for c in row["question"]["choices"])
+
+
+def test_bad_config_key_is_one_line(config_file: Path, tmp_path: Path, capsys) -> None:
+    assert retrieve(config_file, sample_file("questions.jsonl"), tmp_path / "o.jsonl", "train.topk=3") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Key 'topk'" in err and "Traceback" not in err
+
+
+def test_malformed_input_keeps_the_old_output(config_file: Path, tmp_path: Path, capsys) -> None:
+    good = sample_file("questions.jsonl").read_text().splitlines()
+    bad = write_lines(tmp_path / "bad.jsonl", [*good[:2], '{"id": "x", "question": "broken"', *good[2:4]])
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous run\n")
+    assert retrieve(config_file, bad, out) == 1
+    assert capsys.readouterr().err.strip() == f"kear: error: {bad}:3: invalid JSON (unexpected end of data)"
+    assert out.read_text() == "previous run\n"
+    assert retrieve(config_file, bad, out, "--skip-invalid") == 0
+    assert len(out.read_text().splitlines()) == 4
+
+
+def test_wrong_number_of_choices_and_unknown_source(config_file: Path, tmp_path: Path, capsys) -> None:
+    bad = write_lines(tmp_path / "one.jsonl", ['{"id": "x", "question": "q?", "choices": ["only"]}'])
+    assert retrieve(config_file, bad, tmp_path / "o.jsonl") == 1
+    assert "one.jsonl:1: a record needs at least 2 choices, got 1" in capsys.readouterr().err
+    assert retrieve(config_file, sample_file("questions.jsonl"), tmp_path / "o.jsonl", "--sources", "kg,web") == 1
+    assert "unknown knowledge source(s) web" in capsys.readouterr().err
+
+
+def test_ctrl_c_leaves_no_half_file(config_file: Path, tmp_path: Path, monkeypatch) -> None:
+    def interrupted(self, records):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("retrieval.examples.ExamplesSource.annotate", interrupted)
+    out = tmp_path / "out" / "result.jsonl"
+    assert retrieve(config_file, sample_file("questions.jsonl"), out) == 130
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_demo_prints_a_table(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--workdir", str(tmp_path), "--no-progress"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 14
+    assert table[2].split()[:5] == ["sample-dev-01", "milk", "refrigerator", "milk", "at"]
+    assert (tmp_path / "questions.knowledge.jsonl").is_file()
+
+
+def test_console_script_errors_without_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kear.cli",
+            "retrieve",
+            "--input",
+            str(tmp_path / "absent.jsonl"),
+            "--output",
+            "-",
+            "--sources",
+            "train",
+            f"train.corpora=[{sample_file('train.jsonl')}]",
+            f"cache_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"kear: error: {tmp_path / 'absent.jsonl'}: no such file"
+    assert "Traceback" not in result.stderr

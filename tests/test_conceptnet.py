@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval import ConceptNetConfig, ConceptNetIndex, DataError, ErrorPolicy, KearError, ingest_conceptnet
+from retrieval.conceptnet import TripleSelector, relation_phrase, verbalize
+from retrieval.conceptnet import ingest as ingest_module
+from retrieval.data import sample_file
+
+from .conftest import write_lines
+
+
+def row(rel: str, head: str, tail: str, weight: float = 1.0, surface: str | None = None) -> str:
+    info = {"dataset": "/d/conceptnet/4/en", "license": "cc:by/4.0", "sources": []}
+    if surface:
+        info["surfaceText"] = surface
+    info["weight"] = weight
+    return f"/a/[/r/{rel}/,{head}/,{tail}/]\t/r/{rel}\t{head}\t{tail}\t{json.dumps(info)}"
+
+
+@pytest.fixture
+def tiny_dump(tmp_path: Path) -> Path:
+    return write_lines(
+        tmp_path / "assertions.csv",
+        [
+            row("AtLocation", "/c/en/milk", "/c/en/refrigerator", 1.0),
+            row(
+                "AtLocation",
+                "/c/en/milk/n",
+                "/c/en/refrigerator/n/wn/artifact",
+                3.5,
+                "[[milk]] in [[a fridge]]",
+            ),
+            row("AtLocation", "/c/en/Revolving_Door", "/c/en/bank", 1.0),
+            row("Antonym", "/c/en/hot/a", "/c/en/cold", -2.0),
+            row("Synonym", "/c/fr/lait", "/c/en/milk", 1.0),
+            row("Synonym", "/c/de/hund", "/c/de/köter", 1.0),
+            row("ExternalURL", "/c/en/milk", "http://example.org/milk", 1.0).replace("/c/en/milk", "/c/en/milk", 1),
+            row("dbpedia/genre", "/c/en/jazz", "/c/en/music", 0.5),
+        ],
+    )
+
+
+def test_ingest_keeps_english_edges_merges_duplicates_and_keeps_the_heaviest(tiny_dump: Path, tmp_path: Path) -> None:
+    report = ingest_conceptnet(tiny_dump, tmp_path / "index", progress=False)
+    assert (report.rows, report.english_rows, report.edges) == (8, 5, 4)
+    index = ConceptNetIndex(tmp_path / "index")
+    milk, fridge = index.concept_id("milk"), index.concept_id("refrigerator")
+    (position,) = index.edges_between(milk, fridge)
+    edge = index.edge(position, milk)
+    assert (edge.head, edge.relation, edge.tail, edge.weight) == ("milk", "AtLocation", "refrigerator", 3.5)
+    assert edge.surface == "[[milk]] in [[a fridge]]"
+    assert index.concept_id("revolving door") is not None  # lowercased, underscores to spaces
+    assert index.concept_id("lait") is None and index.concept_id("köter") is None
+    assert set(index.relations) == {"AtLocation", "Antonym", "dbpedia/genre"}
+    hot = index.concept_id("hot")
+    assert index.edge(index.out_range(hot)[0], hot).weight == -2.0  # negative weights are data, kept
+
+
+def test_gzip_dump_and_helper_process_give_the_same_index(tiny_dump: Path, tmp_path: Path, monkeypatch) -> None:
+    packed = tmp_path / "assertions.csv.gz"
+    packed.write_bytes(gzip.compress(tiny_dump.read_bytes()))
+    monkeypatch.setattr(ingest_module, "_INLINE_BELOW", 0)  # force the two-process path
+    report = ingest_conceptnet(packed, tmp_path / "gz-index", progress=False, block_size=300)
+    assert (report.rows, report.edges) == (8, 4)
+    plain = ConceptNetIndex(tmp_path / "gz-index")
+    ingest_conceptnet(tiny_dump, tmp_path / "plain-index", progress=False)
+    other = ConceptNetIndex(tmp_path / "plain-index")
+    assert plain.concepts == other.concepts
+    assert plain.weight.tolist() == other.weight.tolist()
+
+
+def test_malformed_rows_stop_with_file_and_line_or_are_counted(tiny_dump: Path, tmp_path: Path) -> None:
+    lines = tiny_dump.read_text().splitlines()
+    lines.insert(2, "/a/[/r/AtLocation/,/c/en/x/,/c/en/y/]\t/r/AtLocation\t/c/en/x")
+    bad = write_lines(tmp_path / "bad.csv", lines)
+    with pytest.raises(DataError, match=r"bad\.csv:3: expected 5 tab-separated columns, found 3"):
+        ingest_conceptnet(bad, tmp_path / "index", progress=False)
+    assert not (tmp_path / "index").exists()
+    policy = ErrorPolicy(skip_invalid=True)
+    report = ingest_conceptnet(bad, tmp_path / "index", policy=policy, progress=False)
+    assert report.skipped_rows == 1 and report.edges == 4
+
+
+def test_english_row_with_bad_json_is_located(tiny_dump: Path, tmp_path: Path) -> None:
+    lines = tiny_dump.read_text().splitlines()
+    lines.append('/a/[/r/PartOf/,/c/en/wheel/,/c/en/car/]\t/r/PartOf\t/c/en/wheel\t/c/en/car\t{"weight": oops}')
+    bad = write_lines(tmp_path / "bad.csv", lines)
+    with pytest.raises(DataError, match=r"bad\.csv:9: info column is not JSON"):
+        ingest_conceptnet(bad, tmp_path / "index", progress=False)
+
+
+def test_missing_dump_and_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        ingest_conceptnet(tmp_path / "absent.csv.gz", tmp_path / "index", progress=False)
+    with pytest.raises(KearError, match="not a ConceptNet index"):
+        ConceptNetIndex(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def sample_selector(tmp_path_factory) -> TripleSelector:
+    folder = tmp_path_factory.mktemp("kg") / "index"
+    ingest_conceptnet(sample_file("conceptnet-assertions.csv"), folder, progress=False)
+    return TripleSelector(ConceptNetIndex(folder), ConceptNetConfig())
+
+
+def triple(selector: TripleSelector, concept: str | None, choice: str) -> tuple | None:
+    edge = selector.select(concept, choice)
+    return None if edge is None else (edge.head, edge.relation, edge.tail, edge.weight)
+
+
+def test_direct_edge_from_question_concept_wins(sample_selector: TripleSelector) -> None:
+    assert triple(sample_selector, "milk", "refrigerator") == ("milk", "AtLocation", "refrigerator", 3.464)
+    assert triple(sample_selector, "bird", "eat") == ("bird", "CapableOf", "eat", 1.0)
+
+
+def test_fallback_prefers_rare_relations(sample_selector: TripleSelector) -> None:
+    # library: AtLocation school (1.0), AtLocation town (1.0), HasProperty quiet (1.0); N = 3:
+    # AtLocation scores 1 x 3 / 2 = 1.5, HasProperty 1 x 3 / 1 = 3.
+    assert triple(sample_selector, "book", "library")[1] == "AtLocation"  # direct
+    assert triple(sample_selector, "milk", "library") == ("library", "HasProperty", "quiet", 1.0)
+    # ties go to the first relation by name, then the first tail by name: eat Causes full vs HasPrerequisite food
+    assert triple(sample_selector, "milk", "eat") == ("eat", "Causes", "full", 1.0)
+
+
+def test_filters_relations_weights_and_short_concepts(sample_selector: TripleSelector, tmp_path: Path) -> None:
+    assert triple(sample_selector, "dog", "bath") is None  # weight -1 is below min_weight
+    assert triple(sample_selector, "milk", "cow") is None  # RelatedTo is not one of KEAR's ten
+    index = sample_selector.index
+    wide = TripleSelector(index, ConceptNetConfig(relations=["RelatedTo"]))
+    assert triple(wide, "milk", "cow") == ("milk", "RelatedTo", "cow", 1.0)
+    light = TripleSelector(index, ConceptNetConfig(min_weight=-5))
+    assert triple(light, "dog", "bath") == ("dog", "Desires", "bath", -1.0)
+
+
+def test_choice_lemma_fallback(sample_selector: TripleSelector) -> None:
+    assert triple(sample_selector, "bird", "flying") == ("bird", "CapableOf", "fly", 5.292)
+    assert triple(sample_selector, "book", "libraries")[2] == "library"
+    strict = TripleSelector(sample_selector.index, ConceptNetConfig(lemma_fallback=False))
+    assert triple(strict, "book", "libraries") is None
+
+
+def test_grounding_finds_the_concept_linked_to_the_choices(sample_selector: TripleSelector) -> None:
+    choices = ["refrigerator", "cupboard", "mailbox"]
+    assert sample_selector.ground("Where should you put a carton of milk?", choices) == "milk"
+    assert sample_selector.ground("Where is the dog when it wants to play?", ["play", "bark"]) == "dog"
+    assert sample_selector.ground("nothing known here", choices) is None
+
+
+def test_verbalize() -> None:
+    assert verbalize(["revolving door", "AtLocation", "bank"]) == "revolving door at location bank"
+    assert relation_phrase("HasA") == "has a"
+    assert relation_phrase("dbpedia/genre") == "genre"
