@@ -14,24 +14,22 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from isal import igzip, igzip_threaded  # ISA-L inflates gzip about three times faster than zlib
 
 from .errors import DataError, ErrorPolicy
 
-try:  # ISA-L inflates gzip about three times faster than zlib, in a thread that releases the GIL.
-    from isal import igzip_threaded as _igzip_threaded
-except ImportError:  # pragma: no cover - isal is a declared dependency
-    _igzip_threaded = None
 
+def open_binary(path: str | Path, threaded: bool = True) -> IO[bytes]:
+    """Open a file for reading bytes, inflating ``.gz`` files on the fly (never to disk).
 
-def open_binary(path: str | Path) -> IO[bytes]:
-    """Open a file for reading bytes, inflating ``.gz`` files on the fly (never to disk)."""
+    Args:
+        path: the file.
+        threaded: inflate in a background thread (which releases the GIL), so that a caller busy with each
+            line overlaps with decompression; a caller that reads big blocks is faster without it.
+    """
     path = Path(path)
     if path.suffix == ".gz":
-        if _igzip_threaded is not None:
-            return _igzip_threaded.open(path, "rb", threads=1)
-        import gzip
-
-        return gzip.open(path, "rb")
+        return igzip_threaded.open(path, "rb", threads=1) if threaded else igzip.open(path, "rb")
     return open(path, "rb")
 
 

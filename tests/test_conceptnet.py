@@ -8,7 +8,6 @@ import pytest
 
 from retrieval import ConceptNetConfig, ConceptNetIndex, DataError, ErrorPolicy, KearError, ingest_conceptnet
 from retrieval.conceptnet import TripleSelector, relation_phrase, verbalize
-from retrieval.conceptnet import ingest as ingest_module
 from retrieval.data import sample_file
 
 from .conftest import write_lines
@@ -61,17 +60,42 @@ def test_ingest_keeps_english_edges_merges_duplicates_and_keeps_the_heaviest(tin
     assert index.edge(index.out_range(hot)[0], hot).weight == -2.0  # negative weights are data, kept
 
 
-def test_gzip_dump_and_helper_process_give_the_same_index(tiny_dump: Path, tmp_path: Path, monkeypatch) -> None:
+def _index_arrays(folder: Path) -> tuple:
+    index = ConceptNetIndex(folder)
+    surfaces = [index.surface(i) for i in range(len(index))]
+    return index.concepts, index.relations, index.tail.tolist(), index.weight.tolist(), surfaces
+
+
+def test_gzip_and_two_workers_give_the_same_index(tiny_dump: Path, tmp_path: Path) -> None:
+    lines = tiny_dump.read_text().splitlines()
+    lines += [row("PartOf", f"/c/en/part_{i}", "/c/en/whole", 1.0 + i % 3, f"[[part {i}]]") for i in range(40)]
+    lines += [row("PartOf", f"/c/en/part_{i}/n", "/c/en/whole/n", 1.0 + i % 3, f"[[the part {i}]]") for i in range(40)]
+    dump = write_lines(tmp_path / "assertions.csv", lines)
     packed = tmp_path / "assertions.csv.gz"
-    packed.write_bytes(gzip.compress(tiny_dump.read_bytes()))
-    monkeypatch.setattr(ingest_module, "_INLINE_BELOW", 0)  # force the two-process path
-    report = ingest_conceptnet(packed, tmp_path / "gz-index", progress=False, block_size=300)
-    assert (report.rows, report.edges) == (8, 4)
-    plain = ConceptNetIndex(tmp_path / "gz-index")
-    ingest_conceptnet(tiny_dump, tmp_path / "plain-index", progress=False)
-    other = ConceptNetIndex(tmp_path / "plain-index")
-    assert plain.concepts == other.concepts
-    assert plain.weight.tolist() == other.weight.tolist()
+    packed.write_bytes(gzip.compress(dump.read_bytes()))
+    # blocks of 1 KiB alternate between the two workers; some rows are longer than a block
+    report = ingest_conceptnet(packed, tmp_path / "two", workers=2, block_size=1024, progress=False)
+    assert (report.rows, report.edges) == (88, 44)
+    ingest_conceptnet(dump, tmp_path / "one", workers=1, progress=False)
+    assert _index_arrays(tmp_path / "two") == _index_arrays(tmp_path / "one")
+    index = ConceptNetIndex(tmp_path / "one")
+    part = index.concept_id("part 7")
+    edge = index.edge(index.out_range(part)[0], part)
+    assert (edge.weight, edge.surface) == (2.0, "[[part 7]]")  # equal weights: the first row in the dump
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_malformed_rows_in_any_worker_are_found(tiny_dump: Path, tmp_path: Path, workers: int) -> None:
+    lines = tiny_dump.read_text().splitlines() * 8
+    lines.insert(30, row("PartOf", "/c/en/wheel", "/c/en/car").replace('"weight": 1.0', '"weight": "heavy"'))
+    lines.insert(50, "only\ttwo columns")
+    bad = write_lines(tmp_path / "bad.csv", lines)
+    with pytest.raises(DataError, match=r"bad\.csv:(31: info column is not JSON|51: expected 5 tab-separated)"):
+        ingest_conceptnet(bad, tmp_path / "index", workers=workers, block_size=512, progress=False)
+    policy = ErrorPolicy(skip_invalid=True)
+    report = ingest_conceptnet(bad, tmp_path / "index", policy=policy, workers=workers, block_size=512, progress=False)
+    assert report.skipped_rows == 2 and policy.skipped == 2
+    assert sorted(e.split("bad.csv:")[1][:2] for e in policy.examples) == ["31", "51"]
 
 
 def test_malformed_rows_stop_with_file_and_line_or_are_counted(tiny_dump: Path, tmp_path: Path) -> None:

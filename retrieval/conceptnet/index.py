@@ -2,7 +2,7 @@
 
 Folder layout (all plain files; numpy arrays are read without pickle):
 
-* ``concepts.txt``: one concept per line, sorted; its line number is its id;
+* ``concepts.txt``: one concept per line, in order of first appearance in the dump; its line number is its id;
 * ``relations.txt``: relation names, sorted; line number is the id;
 * ``head_ptr.npy``: int64 ``[concepts + 1]``; the outgoing edges of concept ``c`` are ``head_ptr[c]:head_ptr[c+1]``;
 * ``tail.npy`` (int32), ``rel.npy`` (uint16), ``weight.npy`` (float64): per edge, sorted by (head, tail, rel);
@@ -36,6 +36,23 @@ class Edge:
     surface: str | None
 
 
+def _vocabulary(raw_names: list[bytes], first_seen: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Normalise raw URI names (lowercase, underscores to spaces) and order them by first appearance.
+
+    ``first_seen[i]`` is where raw name ``i`` first appears in the dump, so the vocabulary does not depend on
+    how the dump was read. Names that normalise alike (``Bank`` and ``bank``) become one concept. Returns the
+    vocabulary and, for each raw name, its id in it.
+    """
+    names = [raw.decode("utf-8", "replace").lower().replace("_", " ") for raw in raw_names]
+    raw_names.clear()  # the caller's list: its bytes are no longer needed
+    ranked = np.argsort(first_seen, kind="stable")
+    ids: dict[str, int] = {}
+    local_to_global = np.empty(len(names), dtype=np.int32)
+    for local in ranked.tolist():
+        local_to_global[local] = ids.setdefault(names[local], len(ids))
+    return list(ids), local_to_global
+
+
 def write_index(
     folder: Path,
     *,
@@ -45,30 +62,43 @@ def write_index(
     tails: np.ndarray,
     rels: np.ndarray,
     weights: np.ndarray,
+    order: np.ndarray,
     surface_start: np.ndarray,
-    surfaces: bytes,
+    surfaces: bytes | bytearray,
     meta: dict,
 ) -> tuple[int, int, int, dict[str, int]]:
-    """Merge duplicate edges (maximum weight, first surface among the heaviest) and write the folder.
+    """Merge duplicate edges and write the folder.
 
-    ``concepts`` are raw URI names (``b"revolving_door"``); they are lowercased and underscores become spaces,
-    so differently spelled duplicates merge too. Returns (edges, concepts, relations, edges per relation).
+    Of duplicate edges the heaviest is kept, and of equally heavy ones the first in the dump (``order`` gives
+    each edge's position there), so the index does not depend on how the dump was read.
+
+    ``concepts`` are raw URI names (``b"revolving_door"``; the list is emptied on the way, to save memory);
+    they are lowercased and underscores become spaces, so differently spelled duplicates merge too.
+    Returns (edges, concepts, relations, edges per relation).
     """
-    names = [raw.decode("utf-8", "replace").lower().replace("_", " ") for raw in concepts]
-    vocabulary = sorted(set(names))
-    position = {name: i for i, name in enumerate(vocabulary)}
-    concept_map = np.fromiter((position[name] for name in names), dtype=np.int32, count=len(names))
+    first_seen = np.full(len(concepts), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_seen, heads, order * 2)
+    np.minimum.at(first_seen, tails, order * 2 + 1)
+    vocabulary, concept_map = _vocabulary(concepts, first_seen)
     relation_names = sorted(set(relations))
     relation_map = np.array([relation_names.index(name) for name in relations], dtype=np.uint16)
 
     head = concept_map[heads] if len(heads) else np.zeros(0, np.int32)
     tail = concept_map[tails] if len(tails) else np.zeros(0, np.int32)
     rel = relation_map[rels] if len(rels) else np.zeros(0, np.uint16)
-    order = np.lexsort((-weights, rel, tail, head))
-    head, tail, rel = head[order], tail[order], rel[order]
-    first = np.ones(len(order), dtype=bool)
+    # one int64 key per (head, tail, relation) when the ids fit, which sorts faster than three keys
+    concept_bits, relation_bits = max(1, len(vocabulary)).bit_length(), max(1, len(relation_names)).bit_length()
+    if 2 * concept_bits + relation_bits <= 63:
+        packed = (head.astype(np.int64) << (concept_bits + relation_bits)) | (tail.astype(np.int64) << relation_bits)
+        ranked = np.lexsort((order, -weights, packed | rel))
+        del packed
+    else:
+        ranked = np.lexsort((order, -weights, rel, tail, head))
+    head, tail, rel = head[ranked], tail[ranked], rel[ranked]
+    first = np.ones(len(ranked), dtype=bool)
     first[1:] = (head[1:] != head[:-1]) | (tail[1:] != tail[:-1]) | (rel[1:] != rel[:-1])
-    keep = order[first]
+    keep = ranked[first]
+    del ranked
     head, tail, rel = head[first], tail[first], rel[first]
     start = surface_start[keep]
     length = (surface_start[keep + 1] - start).astype(np.int32)

@@ -1,0 +1,24 @@
+"""Smoke test: the retrieval benchmark runs end to end at a tiny scale (timings are not checked here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_retrieval.py"
+
+
+def test_bench_retrieval_runs_small(tmp_path: Path) -> None:
+    report = tmp_path / "report.md"
+    sizes = ["--rows", "20000", "--questions", "60", "--train", "40", "--dictionary", "2000"]
+    sizes += ["--rank-bm25-records", "20"]
+    command = [sys.executable, str(SCRIPT), *sizes, "--workdir", str(tmp_path), "--report", str(report)]
+    subprocess.run(command, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    results = json.loads(report.with_suffix(".json").read_text())
+    assert results["ours"]["edges"] > 1500
+    assert results["annotation"]["pairs"] == 300
+    assert results["bm25"]["identical_top_k"] is True
+    text = report.read_text()
+    assert "python scripts/bench_retrieval.py --rows 20000" in text and "Speed-up" in text
