@@ -156,3 +156,28 @@ def test_console_script_errors_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"kear: error: {tmp_path / 'absent.jsonl'}: no such file"
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_during_a_two_process_ingest(tmp_path: Path) -> None:
+    """A real SIGINT to the process group, as Ctrl-C sends it: one line, status 130, nothing left behind."""
+    import os
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    rows = sample_file("conceptnet-assertions.csv").read_bytes()
+    dump = tmp_path / "big.csv"
+    dump.write_bytes(rows * (80_000_000 // len(rows)))  # above the size that brings in the helper process
+    out = tmp_path / "index"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kear.cli", "index", "conceptnet", str(dump), "--output", str(out), "--no-progress"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not psutil.Process(process.pid).children() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "kear: interrupted" and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]

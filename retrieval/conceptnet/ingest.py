@@ -278,7 +278,9 @@ def _read_parts(dump: Path, block_size: int, strict: bool, workers: int, progres
         return _collect(str(dump), 0, 1, block_size, strict, progress)
     with tempfile.TemporaryDirectory(prefix="kear-ingest-") as handover:
         command = [sys.executable, "-m", f"{__package__}.helper", str(dump), handover, "--block-size", str(block_size)]
-        helper = subprocess.Popen([*command, *(["--strict"] if strict else [])], stdin=subprocess.DEVNULL)
+        # its own session: Ctrl-C reaches only this process, which stops the helper in `finally`
+        strict_flag = ["--strict"] if strict else []
+        helper = subprocess.Popen([*command, *strict_flag], stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             main = _collect(str(dump), 0, 2, block_size, strict, progress, stop=lambda: helper.poll() == _BAD_EXIT)
             if strict and main.bad_count:
