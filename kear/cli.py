@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -65,6 +66,42 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from retrieval import load_settings
+
+    from .config import TrainConfig
+    from .training import train
+
+    config = load_settings(TrainConfig, args.config, args.overrides)
+    result = train(config, progress=_progress(args))
+    best = "n/a" if result.best_accuracy is None else f"{result.best_accuracy:.4f} (epoch {result.best_epoch})"
+    logger.info(
+        "trained %d steps; best dev accuracy %s; model in %s", result.global_step, best, result.output_dir / "best"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from retrieval import read_records
+
+    from .evaluation import accuracy_of, write_predictions
+    from .modeling import load_model
+    from .prediction import ensure_knowledge, input_config, predict_records, retrieval_config
+
+    model, tokenizer = load_model(args.model)
+    policy = ErrorPolicy(skip_invalid=args.skip_invalid)
+    records = list(read_records(args.input, split=args.split, policy=policy))
+    records = ensure_knowledge(records, input_config(model), retrieval_config(model, args.overrides), _progress(args))
+    predictions = predict_records(model, tokenizer, records, args.batch_size)
+    if args.output:
+        write_predictions(args.output, predictions)
+    accuracy = accuracy_of(predictions)
+    logger.info(
+        "%d records; accuracy %s", len(predictions), "n/a (no answers)" if accuracy != accuracy else f"{accuracy:.4f}"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -111,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(retrieve)
     retrieve.set_defaults(func=cmd_retrieve)
 
+    train = commands.add_parser("train", help="fine-tune a model (works under accelerate launch)")
+    train.add_argument("--config", type=Path, help="training recipe (YAML), e.g. configs/train/tiny.yaml")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. training.epochs=3")
+    _add_common(train)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score records with a trained model; accuracy and predictions")
+    evaluate.add_argument("--model", required=True, help="a trained model folder (e.g. runs/x/best) or a Hub id")
+    evaluate.add_argument("--input", required=True, help="records with answers, in any format retrieve reads")
+    evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
+    evaluate.add_argument("--batch-size", type=int, default=16, help="records per batch")
+    evaluate.add_argument("--split", help="split to read from a dataset folder or Hub id")
+    evaluate.add_argument("--skip-invalid", action="store_true", help="skip and count invalid records")
+    evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="retrieval settings overrides")
+    _add_common(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
     demo = commands.add_parser("demo", help="run the whole job offline on the bundled sample")
     demo.add_argument("--workdir", type=Path, help="folder for the demo's files (default: a new temporary folder)")
     _add_common(demo)
@@ -139,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kear`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for name in ("kear", "retrieval"):  # our own progress; other libraries stay at their defaults
-        logging.getLogger(name).setLevel(logging.WARNING if args.quiet else logging.INFO)
+    # our own progress, from the main process only; other libraries stay at their defaults
+    quiet = args.quiet or os.environ.get("RANK", "0") != "0"
+    for name in ("kear", "retrieval"):
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
     return _handled(lambda: args.func(args))
 
 

@@ -198,12 +198,18 @@ def record_from_dict(obj: Any) -> Record:
     )
 
 
-def _from_objects(objects: Iterable[tuple[int | str, Any]], name: str, policy: ErrorPolicy) -> Iterator[Record]:
+def _from_objects(
+    objects: Iterable[tuple[int | str, Any]], name: str, policy: ErrorPolicy, num_choices: int | None = None
+) -> Iterator[Record]:
     for where, obj in objects:
         try:
-            yield record_from_dict(obj)
+            record = record_from_dict(obj)
+            if num_choices is not None and len(record.choices) != num_choices:
+                raise ValueError(f"expected {num_choices} choices, got {len(record.choices)}")
         except (ValueError, KeyError, TypeError) as error:
             policy.handle(DataError(name, where, str(error)))
+            continue
+        yield record
 
 
 def _json_list_items(path: Path) -> Iterator[tuple[str, Any]]:
@@ -249,6 +255,7 @@ def read_records(
     *,
     split: str | None = None,
     policy: ErrorPolicy | None = None,
+    num_choices: int | None = None,
 ) -> Iterator[Record]:
     """Read records from a file, a dataset folder or a Hub dataset id, in any supported layout.
 
@@ -258,25 +265,24 @@ def read_records(
             ``tau/commonsense_qa`` (needs network, or the ``datasets`` cache).
         split: the split to read from a dataset folder or Hub id (default ``validation``).
         policy: what to do with invalid lines (stop by default).
+        num_choices: if set, a record with another number of choices is invalid.
     """
     policy = policy or ErrorPolicy()
     name = str(source)
     path = Path(source)
     if name == "-":
-        yield from _from_objects(iter_json_lines("-", policy), "<stdin>", policy)
+        objects, name = iter_json_lines("-", policy), "<stdin>"
     elif path.is_dir() or path.suffix in (".parquet", ".arrow"):
-        yield from _from_objects(_dataset_rows(name, split), name, policy)
+        objects = _dataset_rows(name, split)
     elif path.is_file():
         with open_binary(path) as handle:
             head = handle.read(64).lstrip()
-        if head.startswith(b"["):
-            yield from _from_objects(_json_list_items(path), name, policy)
-        else:
-            yield from _from_objects(iter_json_lines(path, policy), name, policy)
+        objects = _json_list_items(path) if head.startswith(b"[") else iter_json_lines(path, policy)
     elif _HUB_ID.match(name) and not name.endswith((".json", ".jsonl")):
-        yield from _from_objects(_dataset_rows(name, split), name, policy)
+        objects = _dataset_rows(name, split)
     else:
         raise DataError(name, None, "no such file")
+    yield from _from_objects(objects, name, policy, num_choices)
 
 
 def write_records(path: str | Path, records: Iterable[Record]) -> int:

@@ -28,19 +28,30 @@ def _explain(error: OmegaConfBaseException, origin: str) -> ConfigError:
     return ConfigError(f"{origin}: {message}")
 
 
-def load_settings(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Build settings of type ``schema`` (a dataclass) from its defaults, a YAML file and overrides.
+def load_settings(
+    schema: type[T],
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    values: dict[str, Any] | None = None,
+) -> T:
+    """Build settings of type ``schema`` (a dataclass) from its defaults, saved values, a YAML file and overrides.
 
     Args:
         schema: the settings dataclass; its defaults are the base.
         path: an optional YAML file whose keys replace the defaults.
         overrides: ``"dotted.key=value"`` strings applied last (values are parsed as YAML).
+        values: settings saved earlier as a dictionary (say, in a model's config), applied before the file.
 
     Raises:
         ConfigError: a missing or unreadable file, an unknown key or a value of the wrong type, in one line.
     """
     layers = [OmegaConf.structured(schema)]
     origin = "settings"
+    if values:
+        try:
+            layers = [OmegaConf.merge(layers[0], OmegaConf.create(values))]
+        except OmegaConfBaseException as error:
+            raise _explain(error, "saved settings") from None
     if path is not None:
         origin = str(path)
         try:
@@ -71,6 +82,8 @@ def load_settings(schema: type[T], path: str | Path | None = None, overrides: Se
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as error:
         raise _explain(error, origin) from None
+    except (ValueError, TypeError) as error:  # a settings class's own checks (__post_init__)
+        raise ConfigError(f"{origin}: {error}") from None
 
 
 def settings_dict(settings: Any) -> dict[str, Any]:

@@ -37,3 +37,115 @@ def sample_config(sample_indexes: dict[str, Path], tmp_path: Path) -> RetrievalC
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
+
+
+def build_tiny_deberta(folder: Path, texts: list[str], seed: int = 0) -> Path:
+    """A tiny random DeBERTa-v2 with a SentencePiece tokenizer trained on ``texts``, saved as a model folder."""
+    import io
+    import json
+
+    import sentencepiece as spm
+    import torch
+    from transformers import AutoTokenizer, DebertaV2Config, DebertaV2Model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=400,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=0,
+        unk_id=1,
+        bos_id=2,
+        eos_id=3,
+        pad_piece="[PAD]",
+        unk_piece="[UNK]",
+        bos_piece="[CLS]",
+        eos_piece="[SEP]",
+        user_defined_symbols=["[MASK]"],
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    (folder / "spm.model").write_bytes(model.getvalue())
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer"}))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        relative_attention=True,
+        position_buckets=16,
+        pos_att_type=["p2c", "c2p"],
+        type_vocab_size=0,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    torch.manual_seed(seed)
+    DebertaV2Model(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def sample_texts() -> list[str]:
+    """Every text of the bundled sample: questions, choices and glosses, to train a tokenizer on."""
+    import json
+
+    from retrieval import read_records
+
+    texts = []
+    for name in ("questions.jsonl", "train.jsonl"):
+        for record in read_records(sample_file(name)):
+            texts.append(record.question)
+            texts.extend(c.text for c in record.choices)
+    for line in sample_file("kaikki-english.jsonl").read_text().splitlines():
+        texts.extend(g for s in json.loads(line)["senses"] for g in s.get("glosses", []))
+    texts.extend(["at location", "capable of", "causes desire", "has prerequisite", "has property", "part of"])
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_deberta(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_deberta(tmp_path_factory.mktemp("tiny") / "deberta", sample_texts())
+
+
+@pytest.fixture(scope="session")
+def sample_knowledge(sample_indexes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample questions with all three kinds of knowledge, as ``kear retrieve`` writes them."""
+    from retrieval import retrieve_file
+
+    root = tmp_path_factory.mktemp("knowledge")
+    config = RetrievalConfig(cache_dir=str(root / "cache"))
+    config.kg.index = str(sample_indexes["kg"])
+    config.dict.indexes = [str(sample_indexes["dict"])]
+    config.train.corpora = [str(sample_file("train.jsonl"))]
+    retrieve_file(sample_file("questions.jsonl"), root / "questions.jsonl", config, progress=False)
+    return root / "questions.jsonl"
+
+
+@pytest.fixture(scope="session")
+def trained_model(tiny_deberta: Path, sample_knowledge: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for a few steps on the sample with knowledge: its ``best`` folder."""
+    from kear.config import TrainConfig
+    from kear.training import train
+    from retrieval import load_settings
+
+    output = tmp_path_factory.mktemp("trained")
+    overrides = [
+        f"model.name_or_path={tiny_deberta}",
+        f"data.train={sample_knowledge}",
+        f"data.dev={sample_knowledge}",
+        "inputs.max_length=64",
+        f"training.output_dir={output}",
+        "training.batch_size=4",
+        "training.learning_rate=3e-3",
+        "training.epochs=4",
+        "training.tensorboard=false",
+    ]
+    train(load_settings(TrainConfig, None, overrides), progress=False)
+    return output / "best"

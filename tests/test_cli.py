@@ -171,8 +171,11 @@ def test_ctrl_c_during_a_two_process_ingest(tmp_path: Path) -> None:
     out = tmp_path / "index"
     process = subprocess.Popen(
         [sys.executable, "-m", "kear.cli", "index", "conceptnet", str(dump), "--output", str(out), "--no-progress"],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not psutil.Process(process.pid).children() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -358,6 +358,11 @@ def ingest_conceptnet(
     report.seconds = time.perf_counter() - started
     logger.info(
         "ConceptNet index %s: %d edges among %d concepts from %d rows (%d English) in %.1f s",
-        output, report.edges, report.concepts, report.rows, report.english_rows, report.seconds,
-    )  # fmt: skip
+        output,
+        report.edges,
+        report.concepts,
+        report.rows,
+        report.english_rows,
+        report.seconds,
+    )
     return report

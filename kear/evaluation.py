@@ -1,0 +1,119 @@
+"""Scores per choice, predictions, and accuracy: what ``kear evaluate`` reports and the ensembles combine.
+
+A prediction line is ``{"id", "prediction", "prediction_text", "answer", "labels", "scores", "probabilities"}``:
+``scores`` are the model's logits per choice, ``probabilities`` their softmax, ``answer`` the gold label when
+known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from retrieval.io import atomic_writer, dump_json_line
+
+from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler
+from .metrics import accuracy
+
+
+@dataclass
+class Prediction:
+    """The model's scores for one record.
+
+    Args:
+        id: the record's id.
+        labels: its choice labels.
+        scores: one logit per choice.
+        answer: the correct label, when known.
+        texts: the choices' texts, when known.
+    """
+
+    id: str
+    labels: list[str]
+    scores: list[float]
+    answer: str | None = None
+    texts: list[str] | None = None
+
+    @property
+    def index(self) -> int:
+        return max(range(len(self.scores)), key=self.scores.__getitem__)
+
+    @property
+    def prediction(self) -> str:
+        return self.labels[self.index]
+
+    @property
+    def probabilities(self) -> list[float]:
+        top = max(self.scores)
+        weights = [math.exp(s - top) for s in self.scores]
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "prediction": self.prediction}
+        if self.texts is not None:
+            out["prediction_text"] = self.texts[self.index]
+        out.update(answer=self.answer, labels=self.labels, scores=self.scores, probabilities=self.probabilities)
+        return out
+
+
+def choice_scores(
+    model: torch.nn.Module, examples: Sequence[Example], batch_size: int, pad_token_id: int, accelerator=None
+) -> list[list[float]]:
+    """Each example's logits per choice (in example order), batched by length for speed.
+
+    With an ``accelerate.Accelerator`` the model must already be prepared; batches are split across its
+    processes and the scores gathered.
+    """
+    sampler = LengthGroupedBatchSampler([e.length for e in examples], batch_size, shuffle=False)
+    loader = DataLoader(list(examples), batch_sampler=sampler, collate_fn=ChoiceCollator(pad_token_id))
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+    device = accelerator.device if accelerator is not None else next(model.parameters()).device
+    gathered: list[torch.Tensor] = []
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            logits = model(**inputs).logits.float()
+            if accelerator is not None:
+                logits = accelerator.pad_across_processes(logits, dim=1, pad_index=torch.finfo(logits.dtype).min)
+                logits = accelerator.gather_for_metrics(logits)
+            gathered.append(logits.cpu())
+    order = [i for batch in sampler.batches() for i in batch]
+    scores: list[list[float]] = [[] for _ in examples]
+    rows = [row for block in gathered for row in block.tolist()]
+    for position, row in zip(order, rows):
+        scores[position] = row[: len(examples[position].input_ids)]
+    return scores
+
+
+def predictions_for(examples: Sequence[Example], scores: Sequence[list[float]], records=None) -> list[Prediction]:
+    """Predictions from examples and their scores (with choice texts when the records are given)."""
+    texts = [[c.text for c in r.choices] for r in records] if records is not None else [None] * len(examples)
+    return [
+        Prediction(e.id, e.labels, s, None if e.label < 0 else e.labels[e.label], t)
+        for e, s, t in zip(examples, scores, texts)
+    ]
+
+
+def accuracy_of(predictions: Iterable[Prediction]) -> float:
+    """Accuracy over the predictions whose answer is known (``nan`` when none is)."""
+    known = [p for p in predictions if p.answer is not None]
+    return accuracy([p.index for p in known], [p.labels.index(p.answer) for p in known])
+
+
+def write_predictions(path: str | Path, predictions: Iterable[Prediction]) -> int:
+    """Write prediction lines (JSONL, atomically; ``-`` for stdout). Returns how many."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for prediction in predictions:
+            handle.write(dump_json_line(prediction.to_dict()))
+            count += 1
+    return count

