@@ -81,6 +81,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accuracy_text(value: float | None) -> str:
+    return "n/a (no answers)" if value is None or value != value else f"{value:.4f}"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from retrieval import read_records
 
@@ -95,17 +99,70 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     predictions = predict_records(model, tokenizer, records, args.batch_size)
     if args.output:
         write_predictions(args.output, predictions)
-    accuracy = accuracy_of(predictions)
+    logger.info("%d records; accuracy %s", len(predictions), _accuracy_text(accuracy_of(predictions)))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .prediction import predict_file
+
+    report = predict_file(
+        args.model,
+        args.input,
+        args.output,
+        batch_size=args.batch_size,
+        with_knowledge=args.with_knowledge,
+        split=args.split,
+        policy=ErrorPolicy(skip_invalid=args.skip_invalid),
+        retrieval_overrides=args.overrides,
+        progress=_progress(args),
+    )
     logger.info(
-        "%d records; accuracy %s", len(predictions), "n/a (no answers)" if accuracy != accuracy else f"{accuracy:.4f}"
+        "%d predictions written (%d from an earlier run); accuracy %s",
+        report.written,
+        report.resumed,
+        _accuracy_text(report.accuracy),
     )
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    import tempfile
 
-    result = run_demo(args.workdir, progress=_progress(args))
+    from .ensemble import ensemble_files
+    from .prediction import predict_file
+
+    paths = list(args.predictions)
+    with tempfile.TemporaryDirectory(prefix="kear-ensemble-") as folder:
+        if args.models:
+            if not args.input:
+                raise KearError("--models needs --input: the records the models predict")
+            for number, model in enumerate(args.models):
+                paths.append(Path(folder) / f"member-{number}.jsonl")
+                predict_file(model, args.input, paths[-1], batch_size=args.batch_size, progress=_progress(args))
+        report = ensemble_files(paths, args.output, args.method, args.dev)
+    for name, value in report.members.items():
+        logger.info("member %s: accuracy %s", name, _accuracy_text(value))
+    weights = f" with weights {report.weights}" if report.weights else ""
+    logger.info("ensemble (%s%s): accuracy %s", args.method, weights, _accuracy_text(report.ensemble))
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import push
+
+    where = push(args.model_dir, args.repo_id, dry_run=args.dry_run, private=args.private)
+    logger.info("%s %s", "wrote the upload folder" if args.dry_run else "pushed to", where)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from retrieval import load_settings
+
+    from .demo import DemoSettings, run_demo
+
+    settings = load_settings(DemoSettings, None, args.overrides)
+    result = run_demo(args.workdir, settings, progress=_progress(args))
     sys.stdout.write(result.table + "\n")
     logger.info("demo files are in %s", result.workdir)
     return 0
@@ -165,8 +222,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
+    predict = commands.add_parser("predict", help="predict answers for records, streaming, resumable")
+    predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
+    predict.add_argument("--input", required=True, help="records in any format retrieve reads, or - for stdin")
+    predict.add_argument(
+        "--output", required=True, help="prediction lines (JSONL), continued if it exists; - for stdout"
+    )
+    predict.add_argument("--batch-size", type=int, default=16, help="records per forward pass")
+    predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
+    predict.add_argument("--split", help="split to read from a dataset folder or Hub id")
+    predict.add_argument("--skip-invalid", action="store_true", help="skip and count invalid records")
+    predict.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="retrieval settings, e.g. kg.index=DIR")
+    _add_common(predict)
+    predict.set_defaults(func=cmd_predict)
+
+    ensemble = commands.add_parser("ensemble", help="combine prediction files or models")
+    ensemble.add_argument("predictions", nargs="*", help="prediction files (JSONL) to combine")
+    ensemble.add_argument("--models", nargs="+", default=[], help="models to run on --input and combine")
+    ensemble.add_argument("--input", help="records for --models")
+    ensemble.add_argument("--method", default="mean-prob", choices=["mean-prob", "mean-logit", "vote", "weighted"])
+    ensemble.add_argument("--dev", nargs="+", help="development predictions (same members, same order) for weighted")
+    ensemble.add_argument("--output", help="ensemble prediction lines to write (JSONL), or - for stdout")
+    ensemble.add_argument("--batch-size", type=int, default=16, help="records per forward pass, for --models")
+    _add_common(ensemble)
+    ensemble.set_defaults(func=cmd_ensemble)
+
+    push = commands.add_parser("push", help="upload a model folder to the Hub with a model card")
+    push.add_argument("model_dir", help="a trained model folder (e.g. runs/x/best)")
+    push.add_argument("repo_id", help="the Hub repository, e.g. user/kear-deberta-v3-large")
+    push.add_argument("--dry-run", metavar="FOLDER", help="write the folder that would be uploaded, and upload nothing")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    _add_common(push)
+    push.set_defaults(func=cmd_push)
+
     demo = commands.add_parser("demo", help="run the whole job offline on the bundled sample")
     demo.add_argument("--workdir", type=Path, help="folder for the demo's files (default: a new temporary folder)")
+    demo.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="demo settings, e.g. epochs=1 seeds=[1,2,3]")
     _add_common(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -192,6 +283,14 @@ def _handled(run: Callable[[], int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kear`` console script."""
     args = build_parser().parse_args(argv)
+    # the libraries' own bars (loading weights, writing shards) and load reports are noise here: kear shows its own
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # imported already (by a caller in the same process): tell it directly
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # our own progress, from the main process only; other libraries stay at their defaults
     quiet = args.quiet or os.environ.get("RANK", "0") != "0"

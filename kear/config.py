@@ -115,7 +115,7 @@ class TrainingConfig:
     gradient_accumulation_steps: int = 1
     learning_rate: float = 4e-6
     weight_decay: float = 0.1
-    adam_epsilon: float = 1e-6
+    adam_epsilon: float = 1e-8
     warmup_ratio: float = 0.1
     scheduler: str = "linear"
     layerwise_lr_decay: float | None = None

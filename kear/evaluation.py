@@ -1,8 +1,8 @@
 """Scores per choice, predictions, and accuracy: what ``kear evaluate`` reports and the ensembles combine.
 
-A prediction line is ``{"id", "prediction", "prediction_text", "answer", "labels", "scores", "probabilities"}``:
-``scores`` are the model's logits per choice, ``probabilities`` their softmax, ``answer`` the gold label when
-known.
+A prediction line is ``{"id", "prediction", "prediction_text", "answer", "labels", "choices", "scores",
+"probabilities"}``: ``choices`` are the choices' texts, ``scores`` the model's logits per choice,
+``probabilities`` their softmax, ``answer`` the gold label when known.
 """
 
 from __future__ import annotations
@@ -59,7 +59,10 @@ class Prediction:
         out: dict[str, Any] = {"id": self.id, "prediction": self.prediction}
         if self.texts is not None:
             out["prediction_text"] = self.texts[self.index]
-        out.update(answer=self.answer, labels=self.labels, scores=self.scores, probabilities=self.probabilities)
+        out.update(answer=self.answer, labels=self.labels)
+        if self.texts is not None:
+            out["choices"] = self.texts
+        out.update(scores=self.scores, probabilities=self.probabilities)
         return out
 
 

@@ -52,9 +52,9 @@ class KearConfig(PreTrainedConfig):
         classifier_dropout: dropout before the linear scorer.
         inputs: the input settings (``kear.inputs.InputConfig``) the model was trained with.
         retrieval: the retrieval settings (``retrieval.RetrievalConfig``) its knowledge came from, if known.
-        length_buckets: run the encoder on this many groups of similar-length sequences, each padded only to
-            its own longest, which saves the compute spent on padding; ``None`` picks 4 on CPU and 1 on GPU
-            (where one large call is faster than several smaller ones).
+        length_buckets: run the encoder on up to this many groups of similar-length sequences, each padded only
+            to its own longest, when that saves at least a fifth of the tokens; ``None`` picks 4 on CPU and 1 on
+            GPU (where one large call is faster than several smaller ones).
     """
 
     model_type = "kear"
@@ -146,8 +146,14 @@ class KearModel(PreTrainedModel):
             buckets = 1 if input_ids.device.type == "cuda" else 4
         lengths = attention_mask.sum(-1)
         order = torch.argsort(lengths)
+        buckets = max(1, min(buckets, len(order)))
+        if buckets > 1:  # several calls cost more than one: split only where it saves a fifth of the tokens
+            ranked = lengths[order]
+            groups = ranked.chunk(buckets)
+            if sum(int(g.max()) * len(g) for g in groups) > 0.8 * int(ranked[-1]) * len(ranked):
+                buckets = 1
         parts, aux, total = [], [], 0
-        for group in order.chunk(max(1, min(buckets, len(order)))):
+        for group in order.chunk(buckets):
             width = int(lengths[group].max())
             inputs = {"input_ids": input_ids[group, :width], "attention_mask": attention_mask[group, :width]}
             if token_type_ids is not None:

@@ -1,19 +1,33 @@
-"""Scoring records with a trained model, with the knowledge it was trained with."""
+"""``kear predict``: score records with a trained model, with the knowledge it was trained with.
+
+Records stream through in chunks: knowledge is retrieved for those that lack it (with the retrieval settings
+saved in the model), the model scores them, and their prediction lines are appended to the output and flushed
+to disk. A run that stops part-way and is started again reads the complete lines already written, checks that
+they belong to the same records, and continues after them: no line is lost and none is duplicated.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from retrieval import RetrievalConfig, annotate
-from retrieval.errors import KearError
+import orjson
+from tqdm.auto import tqdm
+
+from retrieval import RetrievalConfig, annotate, read_records
+from retrieval.errors import ConfigError, ErrorPolicy, KearError
 from retrieval.records import Record
 from retrieval.settings import load_settings
 
 from .evaluation import Prediction, choice_scores, predictions_for
 from .inputs import InputConfig, encode_records
-from .modeling import KearModel
+from .modeling import KearModel, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +54,11 @@ def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> Retriev
 
 def missing_sources(records: Sequence[Record], inputs: InputConfig) -> list[str]:
     """Retrieval sources whose knowledge the inputs use but some records do not carry."""
-    needed = {SEGMENT_SOURCES[name] for name in inputs.knowledge}
     missing = set()
-    for source, field_name in needed:
+    for source, name in {SEGMENT_SOURCES[segment] for segment in inputs.knowledge}:
         for record in records:
-            holder = [record.knowledge] if field_name == "qc_meaning" else [c.knowledge for c in record.choices]
-            if any(field_name not in knowledge for knowledge in holder):
+            holders = [record.knowledge] if name == "qc_meaning" else [c.knowledge for c in record.choices]
+            if any(name not in holder for holder in holders):
                 missing.add(source)
                 break
     return sorted(missing)
@@ -63,8 +76,13 @@ def ensure_knowledge(
             f"the records lack knowledge the model uses ({', '.join(sources)}) and the model has no retrieval "
             "settings: add it with 'kear retrieve' first"
         )
-    logger.info("retrieving %s for %d records", ", ".join(sources), len(records))
-    return list(annotate(records, retrieval, sources, progress=progress))
+    try:
+        return list(annotate(records, retrieval, sources, progress=progress))
+    except ConfigError as error:
+        raise ConfigError(
+            f"the records lack knowledge the model uses ({', '.join(sources)}), and retrieving it failed: {error} "
+            "(set the retrieval settings on the command line, e.g. kg.index=DIR, or give records with knowledge)"
+        ) from None
 
 
 def predict_records(
@@ -75,3 +93,127 @@ def predict_records(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     scores = choice_scores(model, examples, batch_size, pad, accelerator)
     return predictions_for(examples, scores, records)
+
+
+def prediction_line(prediction: Prediction, record: Record, with_knowledge: bool) -> bytes:
+    out = prediction.to_dict()
+    if with_knowledge:
+        question = {"question_concept": record.question_concept, **record.knowledge}
+        out["knowledge"] = {"question": question, "choices": [c.knowledge for c in record.choices]}
+    return orjson.dumps(out) + b"\n"
+
+
+@dataclass
+class PredictReport:
+    """What a ``kear predict`` run did."""
+
+    written: int = 0
+    resumed: int = 0
+    answered: int = 0
+    correct: int = 0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.answered if self.answered else None
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    """Records in lists of ``size``; on a bad record, the ones read before it come first, then the error."""
+    chunk: list[Record] = []
+    try:
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except KearError:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
+
+
+def _written_lines(path: Path) -> list[dict]:
+    """The complete prediction lines of an earlier run; a torn last line is cut off the file."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(end)
+    lines = []
+    for number, line in enumerate(data[:end].splitlines(), start=1):
+        try:
+            lines.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            raise KearError(f"{path}:{number}: not a prediction line; give another --output or remove it") from None
+    return lines
+
+
+def predict_file(
+    model_source: str | Path,
+    source: str | Path,
+    output: str | Path,
+    *,
+    batch_size: int = 16,
+    chunk: int = 256,
+    with_knowledge: bool = False,
+    split: str | None = None,
+    policy: ErrorPolicy | None = None,
+    retrieval_overrides: Sequence[str] = (),
+    progress: bool = True,
+) -> PredictReport:
+    """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
+
+    Args:
+        model_source: a model folder (``kear train``'s ``best``, or one ``kear push --dry-run`` wrote) or a Hub id.
+        source: records in any format ``kear retrieve`` reads.
+        output: prediction lines; an existing file from an interrupted run is continued.
+        batch_size: records per forward pass.
+        chunk: records read, retrieved and written together.
+        with_knowledge: add the knowledge used to each line.
+        split: split to read from a dataset folder or Hub id.
+        policy: what to do with invalid input lines.
+        retrieval_overrides: ``key=value`` changes to the model's retrieval settings (say, where its indexes are).
+        progress: show a progress bar.
+    """
+    model, tokenizer = load_model(model_source)
+    inputs, retrieval = input_config(model), retrieval_config(model, retrieval_overrides)
+    report = PredictReport()
+    to_stdout = str(output) == "-"
+    earlier = [] if to_stdout else _written_lines(Path(output))
+    for line in earlier:
+        if line.get("answer") is not None:
+            report.answered += 1
+            report.correct += line["answer"] == line["prediction"]
+    records = read_records(source, split=split, policy=policy)
+    for number, line in enumerate(earlier, start=1):
+        record = next(records, None)
+        if record is None or record.id != line.get("id"):
+            found = "nothing" if record is None else f"'{record.id}'"
+            raise KearError(
+                f"{output}:{number}: holds a prediction for '{line.get('id')}' but the input has {found} there; "
+                "give another --output or remove it"
+            )
+    report.resumed = len(earlier)
+    if earlier:
+        logger.info("continuing %s after its %d predictions", output, len(earlier))
+    opened = contextlib.nullcontext(sys.stdout.buffer) if to_stdout else open(output, "ab")  # noqa: SIM115
+    bar = tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress)
+    with opened as handle, contextlib.closing(bar):
+        for batch in _chunks(records, chunk):
+            batch = ensure_knowledge(batch, inputs, retrieval)
+            predictions = predict_records(model, tokenizer, batch, batch_size)
+            handle.write(b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch)))
+            handle.flush()
+            if not to_stdout:
+                os.fsync(handle.fileno())  # a line on disk is a line kept
+            for prediction in predictions:
+                if prediction.answer is not None:
+                    report.answered += 1
+                    report.correct += prediction.answer == prediction.prediction
+            report.written += len(predictions)
+            bar.update(len(predictions))
+    return report

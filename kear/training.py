@@ -324,8 +324,10 @@ class _Run:
             self.output, state["best_accuracy"], state["best_epoch"], state["global_step"], state["history"]
         )
         if self.main:
-            summary = {k: v for k, v in asdict(result).items() if k != "output_dir"}
-            (self.output / "results.json").write_text(json.dumps(summary, indent=2))
+            summary = json.dumps({k: v for k, v in asdict(result).items() if k != "output_dir"}, indent=2)
+            (self.output / "results.json").write_text(summary)
+            if (self.output / "best").is_dir():  # the model folder carries its own results (for its model card)
+                (self.output / "best" / "results.json").write_text(summary)
         return result
 
 

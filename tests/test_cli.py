@@ -125,14 +125,6 @@ def test_ctrl_c_leaves_no_half_file(config_file: Path, tmp_path: Path, monkeypat
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_demo_prints_a_table(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--workdir", str(tmp_path), "--no-progress"]) == 0
-    table = capsys.readouterr().out.splitlines()
-    assert len(table) == 14
-    assert table[2].split()[:5] == ["sample-dev-01", "milk", "refrigerator", "milk", "at"]
-    assert (tmp_path / "questions.knowledge.jsonl").is_file()
-
-
 def test_console_script_errors_without_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
         [

@@ -24,6 +24,7 @@ def test_prediction_fields() -> None:
         "prediction_text",
         "answer",
         "labels",
+        "choices",
         "scores",
         "probabilities",
     ]

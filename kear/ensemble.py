@@ -1,0 +1,161 @@
+"""Ensembles of prediction files: KEAR reached human parity on CommonsenseQA only as an ensemble.
+
+Methods, over members that scored the same records:
+
+* ``mean-prob``: the average of the members' probabilities;
+* ``mean-logit``: the average of their scores (logits), then softmax;
+* ``vote``: each member votes for its prediction; ties go to the higher average probability;
+* ``weighted``: a weighted average of probabilities, the weights searched on development predictions.
+
+The result is written in the same line format as ``kear predict``'s, so it can be ensembled again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.errors import DataError, KearError
+from retrieval.io import iter_json_lines
+
+from .evaluation import Prediction, accuracy_of, write_predictions
+
+METHODS = ("mean-prob", "mean-logit", "vote", "weighted")
+
+
+def read_predictions(path: str | Path) -> list[Prediction]:
+    """Prediction lines as written by ``kear predict``, ``kear evaluate`` or ``kear ensemble``."""
+    out = []
+    for number, line in iter_json_lines(path):
+        try:
+            labels, scores = list(line["labels"]), [float(s) for s in line["scores"]]
+            if len(labels) != len(scores) or len(labels) < 2:
+                raise ValueError("'labels' and 'scores' must have the same length, at least 2")
+            answer = line.get("answer")
+            if answer is not None and answer not in labels:
+                raise ValueError(f"answer '{answer}' is not one of the labels {labels}")
+            texts = line.get("choices")
+            if texts is not None and len(texts) != len(labels):
+                raise ValueError("'choices' and 'labels' must have the same length")
+            out.append(Prediction(str(line["id"]), labels, scores, answer, texts))
+        except (KeyError, TypeError, ValueError) as error:
+            missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+            raise DataError(path, number, missing) from None
+    return out
+
+
+def align(members: Sequence[Sequence[Prediction]], names: Sequence[str]) -> list[list[Prediction]]:
+    """Members re-ordered to the first one's record order; refuses members whose ids or labels differ."""
+    reference = {p.id: p for p in members[0]}
+    aligned = [list(members[0])]
+    for name, member in zip(names[1:], members[1:]):
+        by_id = {p.id: p for p in member}
+        if by_id.keys() != reference.keys():
+            extra, missing = sorted(by_id.keys() - reference.keys()), sorted(reference.keys() - by_id.keys())
+            raise KearError(
+                f"{name} and {names[0]} score different records ({len(missing)} missing, {len(extra)} extra, "
+                f"e.g. '{(missing or extra)[0]}'): an ensemble needs the same records in every member"
+            )
+        for p in member:
+            if p.labels != reference[p.id].labels:
+                raise KearError(
+                    f"{name}: record '{p.id}' has labels {p.labels}, {names[0]} has {reference[p.id].labels}"
+                )
+        aligned.append([by_id[p.id] for p in members[0]])
+    return aligned
+
+
+def combine(members: Sequence[Sequence[Prediction]], method: str = "mean-prob", weights: Sequence[float] | None = None):
+    """Combine aligned members (same records in the same order) into one list of predictions."""
+    if method not in METHODS:
+        raise KearError(f"unknown ensemble method '{method}'; choose from {', '.join(METHODS)}")
+    if method == "weighted" and weights is None:
+        raise KearError("the weighted ensemble needs weights (search them with search_weights)")
+    weights = list(weights) if weights is not None else [1.0] * len(members)
+    if len(weights) != len(members):
+        raise KearError(f"{len(weights)} weights for {len(members)} members")
+    total = sum(weights)
+    out = []
+    for row in zip(*members):
+        first = row[0]
+        if method == "mean-logit":
+            scores = [sum(w * p.scores[i] for w, p in zip(weights, row)) / total for i in range(len(first.labels))]
+        else:
+            probabilities = [
+                sum(w * p.probabilities[i] for w, p in zip(weights, row)) / total for i in range(len(first.labels))
+            ]
+            if method == "vote":
+                votes = [sum(p.index == i for p in row) for i in range(len(first.labels))]
+                # a vote share, nudged by the average probability so that ties break toward it
+                scores = [
+                    math.log((v + 1e-6 * q) / len(row)) if v or q else -1e30 for v, q in zip(votes, probabilities)
+                ]
+            else:
+                scores = [math.log(q) if q > 0 else -1e30 for q in probabilities]
+        out.append(Prediction(first.id, first.labels, scores, first.answer, first.texts))
+    return out
+
+
+def search_weights(members: Sequence[Sequence[Prediction]], step: float = 0.1) -> list[float]:
+    """Weights (summing to 1, on a grid of ``step``) that maximise the weighted ensemble's accuracy on
+    development predictions; among equally accurate ones, the one with the highest likelihood of the answers."""
+    if not any(p.answer is not None for p in members[0]):
+        raise KearError("searching ensemble weights needs development predictions with answers")
+    units = round(1 / step)
+    best, best_key = None, None
+    for split in itertools.combinations(range(units + len(members) - 1), len(members) - 1):
+        cuts = [-1, *split, units + len(members) - 1]
+        weights = [(cuts[i + 1] - cuts[i] - 1) / units for i in range(len(members))]
+        combined = combine(members, "weighted", weights)
+        known = [p for p in combined if p.answer is not None]
+        likelihood = sum(p.scores[p.labels.index(p.answer)] for p in known)
+        key = (accuracy_of(combined), likelihood)
+        if best_key is None or key > best_key:
+            best, best_key = weights, key
+    return best
+
+
+@dataclass
+class EnsembleReport:
+    """Accuracy of each member and of the ensemble (``None`` where answers are unknown)."""
+
+    members: dict[str, float | None] = field(default_factory=dict)
+    ensemble: float | None = None
+    weights: list[float] | None = None
+
+
+def _accuracy(predictions: Sequence[Prediction]) -> float | None:
+    value = accuracy_of(predictions)
+    return None if value != value else value
+
+
+def ensemble_files(
+    paths: Sequence[str | Path],
+    output: str | Path | None,
+    method: str = "mean-prob",
+    dev_paths: Sequence[str | Path] | None = None,
+) -> EnsembleReport:
+    """Combine prediction files; with ``weighted``, weights are searched on ``dev_paths`` (same member order),
+    or on the files themselves when no development files are given."""
+    if len(paths) < 2:
+        raise KearError("an ensemble needs at least two prediction files")
+    names = [str(p) for p in paths]
+    members = align([read_predictions(p) for p in paths], names)
+    report = EnsembleReport(members={name: _accuracy(m) for name, m in zip(names, members)})
+    weights = None
+    if method == "weighted":
+        if dev_paths:
+            if len(dev_paths) != len(paths):
+                raise KearError(f"{len(dev_paths)} development files for {len(paths)} members")
+            dev_members = align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths])
+        else:
+            dev_members = members
+        weights = search_weights(dev_members)
+    combined = combine(members, method, weights)
+    report.ensemble, report.weights = _accuracy(combined), weights
+    if output is not None:
+        write_predictions(output, combined)
+    return report

@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from kear.cli import main
+from kear.inputs import InputConfig
+from kear.prediction import missing_sources, predict_file
+from retrieval import DataError, KearError, read_records
+from retrieval.data import sample_file
+
+from .conftest import write_lines
+
+
+@pytest.fixture
+def overrides(sample_config) -> list[str]:
+    """Where the sample's indexes are: the tiny model was trained on records that already had knowledge."""
+    return [
+        f"kg.index={sample_config.kg.index}",
+        f"dict.indexes=[{sample_config.dict.indexes[0]}]",
+        f"train.corpora=[{sample_file('train.jsonl')}]",
+        f"cache_dir={sample_config.cache_dir}",
+    ]
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def hub_row(record) -> dict:
+    return {
+        "id": record.id,
+        "question": record.question,
+        "question_concept": record.question_concept,
+        "choices": {"label": record.labels, "text": [c.text for c in record.choices]},
+        "answerKey": record.answer,
+    }
+
+
+def plain_row(record) -> dict:
+    return {
+        "id": record.id,
+        "question": record.question,
+        "question_concept": record.question_concept,
+        "choices": [c.text for c in record.choices],
+        "answer": record.answer_index,
+    }
+
+
+def test_every_input_format_gives_the_same_predictions(trained_model, sample_knowledge, overrides, tmp_path) -> None:
+    expected = tmp_path / "expected.jsonl"
+    report = predict_file(trained_model, sample_knowledge, expected, progress=False)
+    assert report.written == 12 and report.accuracy is not None
+    reference = [(row["id"], row["scores"]) for row in lines(expected)]
+    records = list(read_records(sample_file("questions.jsonl")))
+    sources = {
+        "official": sample_file("questions.jsonl"),
+        "hub": write_lines(tmp_path / "hub.jsonl", [json.dumps(hub_row(r)) for r in records]),
+        "plain": write_lines(tmp_path / "plain.jsonl", [json.dumps(plain_row(r)) for r in records]),
+        "kear-json": tmp_path / "kear.json",
+    }
+    sources["kear-json"].write_text(json.dumps([json.loads(x) for x in sample_knowledge.read_text().splitlines()]))
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list([hub_row(r) for r in records]).to_parquet(str(tmp_path / "hub.parquet"))
+    sources["parquet"] = tmp_path / "hub.parquet"
+    for name, source in sources.items():
+        out = tmp_path / f"{name}.out.jsonl"
+        predict_file(trained_model, source, out, retrieval_overrides=overrides, progress=False)
+        got = [(row["id"], row["scores"]) for row in lines(out)]
+        assert [i for i, _ in got] == [i for i, _ in reference], name
+        for (_, a), (_, b) in zip(got, reference):
+            assert a == pytest.approx(b, abs=1e-5), name
+
+
+def test_line_format_and_knowledge(trained_model, sample_knowledge, tmp_path) -> None:
+    out = tmp_path / "p.jsonl"
+    predict_file(trained_model, sample_knowledge, out, with_knowledge=True, progress=False)
+    row = lines(out)[0]
+    assert row["prediction"] in row["labels"] and row["prediction_text"] in row["choices"]
+    assert len(row["scores"]) == len(row["probabilities"]) == 5 and sum(row["probabilities"]) == pytest.approx(1)
+    assert row["knowledge"]["choices"][0]["triple"] == [["milk", "AtLocation", "refrigerator"]]
+    assert row["knowledge"]["question"]["qc_meaning"].startswith("milk:")
+
+
+def test_a_stopped_run_continues_without_losing_or_repeating_lines(
+    trained_model, sample_knowledge, tmp_path, monkeypatch
+) -> None:
+    whole = tmp_path / "whole.jsonl"
+    predict_file(trained_model, sample_knowledge, whole, progress=False)
+    out = tmp_path / "out.jsonl"
+    import kear.prediction as prediction
+
+    real, calls = prediction.predict_records, []
+
+    def dies_on_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prediction, "predict_records", dies_on_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
+    monkeypatch.setattr(prediction, "predict_records", real)
+    assert len(lines(out)) == 4
+    with open(out, "ab") as handle:  # a kill in the middle of a write leaves a torn line
+        handle.write(b'{"id": "sample-dev-05", "predic')
+    report = predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
+    assert (report.resumed, report.written) == (4, 8)
+    assert out.read_text() == whole.read_text()
+    assert predict_file(trained_model, sample_knowledge, out, progress=False).written == 0
+
+
+def test_an_output_from_other_records_is_refused(trained_model, sample_knowledge, tmp_path) -> None:
+    out = write_lines(tmp_path / "out.jsonl", [json.dumps({"id": "someone-else", "prediction": "A"})])
+    with pytest.raises(KearError, match=r"out\.jsonl:1: holds a prediction for 'someone-else'"):
+        predict_file(trained_model, sample_knowledge, out, progress=False)
+
+
+def test_stdin_and_stdout(trained_model, sample_knowledge, monkeypatch, capsysbinary) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(sample_knowledge.read_bytes())))
+    assert main(["predict", "--model", str(trained_model), "--input", "-", "--output", "-", "--no-progress"]) == 0
+    rows = [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+    assert len(rows) == 12 and rows[0]["id"] == "sample-dev-01"
+
+
+def test_bad_input_keeps_the_lines_already_written(trained_model, sample_knowledge, tmp_path, capsys) -> None:
+    good = sample_knowledge.read_text().splitlines()
+    missing_field = json.loads(good[3])
+    del missing_field["question"]["stem"]
+    unknown_label = json.loads(good[3])
+    unknown_label["answerKey"] = "Z"
+    cases = {
+        "{broken": "invalid JSON",
+        json.dumps(missing_field): "missing field 'stem'",
+        json.dumps(unknown_label): "answer 'Z' is not one of the labels",
+    }
+    for bad_line, message in cases.items():
+        source = write_lines(tmp_path / "bad.jsonl", [*good[:3], bad_line, *good[4:]])
+        out = tmp_path / "out.jsonl"
+        out.unlink(missing_ok=True)
+        assert (
+            main(
+                [
+                    "predict",
+                    "--model",
+                    str(trained_model),
+                    "--input",
+                    str(source),
+                    "--output",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 1
+        )
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"kear: error: {source}:4: {message}") and "\n" not in err
+        assert [row["id"] for row in lines(out)] == ["sample-dev-01", "sample-dev-02", "sample-dev-03"]
+
+
+def test_a_model_folder_missing_files(trained_model, tmp_path, capsys) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((trained_model / "config.json").read_text())
+    assert main(["predict", "--model", str(broken), "--input", "x.jsonl", "--output", "-", "--no-progress"]) == 1
+    assert (
+        capsys.readouterr().err.strip() == f"kear: error: {broken}: not a kear model folder (missing model.safetensors)"
+    )
+
+
+def test_records_without_knowledge_need_retrieval_settings(trained_model, tmp_path) -> None:
+    with pytest.raises(KearError, match=r"lack knowledge the model uses \(dict, kg, train\).*kg.index is not set"):
+        predict_file(trained_model, sample_file("questions.jsonl"), tmp_path / "o.jsonl", progress=False)
+    records = list(read_records(sample_file("questions.jsonl")))
+    assert missing_sources(records, InputConfig(knowledge=["triple"])) == ["kg"]
+    assert missing_sources(records, InputConfig(knowledge=[])) == []
+
+
+def test_data_errors_are_data_errors() -> None:
+    assert issubclass(DataError, KearError)
