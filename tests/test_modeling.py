@@ -78,3 +78,17 @@ def test_heads_by_name() -> None:
     torch.testing.assert_close(pooled, states[:, 0])
     with pytest.raises(ValueError, match="unknown head"):
         build_head("nope", 16)
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "electra"])
+def test_other_encoder_families(model_type: str, tmp_path: Path) -> None:
+    from .conftest import build_tiny_encoder
+
+    folder = build_tiny_encoder(tmp_path / model_type, model_type)
+    model = KearModel.from_encoder(str(folder), inputs={"max_length": 48}).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    output = model(**_batch(tokenizer, RECORDS))
+    assert output.logits.shape == (2, 5) and torch.isfinite(output.loss)
+    save_model(model, tokenizer, tmp_path / "saved")
+    loaded, _ = load_model(tmp_path / "saved")
+    torch.testing.assert_close(loaded.eval()(**_batch(tokenizer, RECORDS)).logits, output.logits)
