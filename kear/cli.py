@@ -168,6 +168,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_records(parser: argparse.ArgumentParser, what: str, overrides: str) -> None:
+    """Options of the commands that read records: where from, which split, what to do with bad ones."""
+    parser.add_argument("--input", required=True, help=what)
+    parser.add_argument("--split", help="split to read from a dataset folder or Hub id (default validation)")
+    parser.add_argument(
+        "--skip-invalid", action="store_true", help="skip and count invalid records instead of stopping"
+    )
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides)
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
@@ -192,16 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     retrieve = commands.add_parser("retrieve", help="add knowledge fields to records")
     retrieve.add_argument("--config", type=Path, help="retrieval settings (YAML), e.g. configs/retrieval/csqa.yaml")
-    retrieve.add_argument(
-        "--input", required=True, help="records: JSONL/JSON file, Parquet, dataset folder, Hub id or -"
+    _add_records(
+        retrieve, "records: JSONL/JSON file, Parquet, dataset folder, Hub id or -", "settings, e.g. train.top_k=3"
     )
     retrieve.add_argument("--output", required=True, help="JSONL file to write, or - for stdout")
     retrieve.add_argument("--sources", help="comma-separated sources to run: kg,dict,train (default: the config's)")
-    retrieve.add_argument("--split", help="split to read from a dataset folder or Hub id (default validation)")
-    retrieve.add_argument(
-        "--skip-invalid", action="store_true", help="skip and count invalid records instead of stopping"
-    )
-    retrieve.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. train.top_k=3")
     _add_common(retrieve)
     retrieve.set_defaults(func=cmd_retrieve)
 
@@ -213,26 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score records with a trained model; accuracy and predictions")
     evaluate.add_argument("--model", required=True, help="a trained model folder (e.g. runs/x/best) or a Hub id")
-    evaluate.add_argument("--input", required=True, help="records with answers, in any format retrieve reads")
+    _add_records(
+        evaluate, "records with answers, in any format retrieve reads", "retrieval settings, e.g. kg.index=DIR"
+    )
     evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
     evaluate.add_argument("--batch-size", type=int, default=16, help="records per batch")
-    evaluate.add_argument("--split", help="split to read from a dataset folder or Hub id")
-    evaluate.add_argument("--skip-invalid", action="store_true", help="skip and count invalid records")
-    evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="retrieval settings overrides")
     _add_common(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
-    predict.add_argument("--input", required=True, help="records in any format retrieve reads, or - for stdin")
+    _add_records(
+        predict, "records in any format retrieve reads, or - for stdin", "retrieval settings, e.g. kg.index=DIR"
+    )
     predict.add_argument(
         "--output", required=True, help="prediction lines (JSONL), continued if it exists; - for stdout"
     )
     predict.add_argument("--batch-size", type=int, default=16, help="records per forward pass")
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
-    predict.add_argument("--split", help="split to read from a dataset folder or Hub id")
-    predict.add_argument("--skip-invalid", action="store_true", help="skip and count invalid records")
-    predict.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="retrieval settings, e.g. kg.index=DIR")
     _add_common(predict)
     predict.set_defaults(func=cmd_predict)
 

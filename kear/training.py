@@ -57,13 +57,13 @@ class TrainResult:
 
 def load_examples(
     path: str, config: TrainConfig, tokenizer: Any, limit: int | None = None, progress: bool = True
-) -> tuple[list[Example], list]:
+) -> list[Example]:
     """Records from ``path`` (with knowledge added first when ``data.retrieve`` is set), as token ids."""
     records = read_records(path, split=config.data.split, num_choices=config.data.num_choices)
-    records = list(islice(records, limit) if limit else records)
+    records = islice(records, limit) if limit else records
     if config.data.retrieve:
-        records = list(annotate(records, config.retrieval, progress=progress))
-    return list(encode_records(records, tokenizer, config.inputs)), records
+        records = annotate(records, config.retrieval, progress=progress)
+    return list(encode_records(records, tokenizer, config.inputs))
 
 
 def _apply_lora(model: KearModel, config: TrainConfig) -> None:
@@ -107,14 +107,16 @@ class _Run:
 
     def build(self) -> None:
         config, settings = self.config, self.config.training
-        self.train_examples, _ = load_examples(
-            config.data.train, config, self.tokenizer, config.data.max_train_records, self.progress and self.main
-        )
-        self.dev_examples = None
-        if config.data.dev:
-            self.dev_examples, _ = load_examples(
-                config.data.dev, config, self.tokenizer, config.data.max_dev_records, self.progress and self.main
+        show = self.progress and self.main
+        with self.accelerator.main_process_first():  # the others then find retrieved knowledge in the cache
+            self.train_examples = load_examples(
+                config.data.train, config, self.tokenizer, config.data.max_train_records, show
             )
+            self.dev_examples = None
+            if config.data.dev:
+                self.dev_examples = load_examples(
+                    config.data.dev, config, self.tokenizer, config.data.max_dev_records, show
+                )
         model = KearModel.from_encoder(
             config.model.name_or_path,
             head=config.model.head,

@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +56,16 @@ def iter_json_lines(path: str | Path, policy: ErrorPolicy | None = None) -> Iter
 def dump_json_line(obj: Any) -> bytes:
     """One JSON object as a UTF-8 line, keys in insertion order."""
     return orjson.dumps(obj) + b"\n"
+
+
+def write_json_lines(path: str | Path, objects: Iterable[Any]) -> int:
+    """Write objects as JSONL, atomically (``-`` writes to stdout). Returns how many were written."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for obj in objects:
+            handle.write(dump_json_line(obj))
+            count += 1
+    return count
 
 
 @contextlib.contextmanager

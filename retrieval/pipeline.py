@@ -14,8 +14,7 @@ from tqdm.auto import tqdm
 from .cache import KnowledgeCache, record_key
 from .config import RetrievalConfig
 from .errors import ConfigError, ErrorPolicy
-from .io import atomic_writer, dump_json_line
-from .records import Record, read_records
+from .records import Record, read_records, write_records
 from .source import SOURCES, KnowledgeSource
 
 logger = logging.getLogger(__name__)
@@ -119,9 +118,7 @@ def retrieve_file(
     policy = policy or ErrorPolicy()
     report = RetrievalReport()
     records = read_records(source, split=split, policy=policy)
-    with atomic_writer(output) as handle:
-        for record in annotate(records, config, sources, report=report, progress=progress):
-            handle.write(dump_json_line(record.to_dict()))
+    write_records(output, annotate(records, config, sources, report=report, progress=progress))
     policy.report("input lines")
     logger.info(
         "%d records (%d choices) in %.1f s; computed %s, from cache %s",

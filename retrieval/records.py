@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from .errors import DataError, ErrorPolicy, KearError
-from .io import atomic_writer, dump_json_line, iter_json_lines, open_binary
+from .io import iter_json_lines, open_binary, write_json_lines
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -82,6 +82,11 @@ class Record:
     def answer_text(self) -> str | None:
         index = self.answer_index
         return None if index is None else self.choices[index].text
+
+    def without_knowledge(self) -> Record:
+        """A copy of the record with no knowledge fields (to retrieve them anew)."""
+        choices = [Choice(c.label, c.text) for c in self.choices]
+        return Record(self.id, self.question, choices, self.question_concept, self.answer, {}, dict(self.extra))
 
     def to_dict(self) -> dict[str, Any]:
         """The record in the official CommonsenseQA layout, knowledge fields where KEAR keeps them."""
@@ -287,9 +292,4 @@ def read_records(
 
 def write_records(path: str | Path, records: Iterable[Record]) -> int:
     """Write records as JSONL, atomically (``-`` writes to stdout). Returns how many were written."""
-    count = 0
-    with atomic_writer(path) as handle:
-        for record in records:
-            handle.write(dump_json_line(record.to_dict()))
-            count += 1
-    return count
+    return write_json_lines(path, (record.to_dict() for record in records))

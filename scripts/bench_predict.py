@@ -18,7 +18,6 @@ otherwise the generated demo sample. The encoder is the packaged MiniLM.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import shlex
 import sys
@@ -59,12 +58,7 @@ def records_and_indexes(work: Path):
         source = "the generated demo sample"
     config.kg.index, config.dict.indexes = str(work / "kg"), [str(work / "dict")]
     config.train.corpora = [str(work / "corpus.jsonl")]
-    plain = copy.deepcopy(records)
-    for record in plain:
-        record.knowledge.clear()
-        for choice in record.choices:
-            choice.knowledge.clear()
-    write_records(work / "plain.jsonl", plain)
+    write_records(work / "plain.jsonl", [record.without_knowledge() for record in records])
     retrieve_file(work / "plain.jsonl", work / "knowledge.jsonl", config, progress=False)
     return config, source, len(records)
 

@@ -157,6 +157,8 @@ def run_baseline(tokenizer, train_examples, held_out, work: Path, args: argparse
 
 
 def padded_tokens(examples, batches: list[list[int]], buckets: int = 1) -> int:
+    from kear.modeling import SPLIT_WHEN_BELOW
+
     """Tokens the encoder sees for these batches, padding included: each batch's sequences (one per choice) in
     ``buckets`` groups of similar length, each padded to its longest."""
     total = 0
@@ -164,7 +166,7 @@ def padded_tokens(examples, batches: list[list[int]], buckets: int = 1) -> int:
         lengths = np.array(sorted(len(row) for i in batch for row in examples[i].input_ids))
         split = sum(int(g.max()) * len(g) for g in np.array_split(lengths, min(buckets, len(lengths))))
         whole = int(lengths[-1]) * len(lengths)
-        total += split if split <= 0.8 * whole else whole  # the model's own rule
+        total += split if split <= SPLIT_WHEN_BELOW * whole else whole  # the model's own rule
     return total
 
 

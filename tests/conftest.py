@@ -39,6 +39,10 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+# the size of every encoder the tests build
+TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+
+
 def build_tiny_deberta(folder: Path, texts: list[str], seed: int = 0) -> Path:
     """A tiny random DeBERTa-v2 with a SentencePiece tokenizer trained on ``texts``, saved as a model folder."""
     import io
@@ -73,10 +77,7 @@ def build_tiny_deberta(folder: Path, texts: list[str], seed: int = 0) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     config = DebertaV2Config(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY,
         max_position_embeddings=128,
         relative_attention=True,
         position_buckets=16,
@@ -180,10 +181,7 @@ def build_tiny_encoder(folder: Path, model_type: str, seed: int = 0) -> Path:
     config = AutoConfig.for_model(
         model_type,
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY,
         max_position_embeddings=130,
         pad_token_id=tokenizer.pad_token_id,
         **({"embedding_size": 32} if model_type == "electra" else {}),

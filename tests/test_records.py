@@ -169,3 +169,14 @@ def test_reference_kear_json_reads() -> None:
     assert first.knowledge["qc_meaning"].startswith("revolving door:")
     assert first.choices[0].knowledge["triple"] == [["revolving door", "AtLocation", "bank"]]
     assert first.extra == {"initial_id": 0}
+
+
+def test_without_knowledge_is_a_clean_copy() -> None:
+    obj = json.loads(json.dumps(OFFICIAL))
+    obj["question"]["qc_meaning"] = "bird: an animal"
+    obj["question"]["choices"][0]["triple"] = []
+    record = record_from_dict(obj)
+    plain = record.without_knowledge()
+    assert plain.knowledge == {} and all(c.knowledge == {} for c in plain.choices)
+    assert (plain.id, plain.question, plain.answer, plain.labels) == (record.id, record.question, "B", record.labels)
+    assert record.knowledge and record.choices[0].knowledge  # the original keeps its knowledge

@@ -5,6 +5,17 @@ the same skeleton (``config.py`` for their settings, ``head.py`` for the module)
 name, so a new head is a new folder; the model config names the head and its settings, and they are saved
 with the model.
 
+Besides KEAR's, the family of memory-unit *external attention* operators, which attend from every token to a
+small learned memory instead of to the other tokens (linear in the sequence length):
+
+* ``eanet``: EANet's external attention (Guo et al. 2021), single- or multi-head;
+* ``rtformer``: RTFormer's multi-head external attention, memory size a ratio of the hidden size, and its
+  grouped (GPU-friendly) variant;
+* ``agmh_siea``: AGMH's stepwise interactive external attention, with descriptors and a dispersion loss;
+* ``lea_gcn``: LEA-GCN's dual-channel pooling (attention pooling plus external-attention pooling);
+
+and ``self_attention``, one extra Transformer layer, to compare them with.
+
 These are pooling heads over the encoder's output. KEAR's *external attention* is something else: knowledge
 retrieved as text and put into the input (see :mod:`kear.inputs`).
 """
@@ -13,10 +24,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from .agmh_siea import SIEAHead
 from .base import HEADS, Head, HeadOutput, register_head
+from .eanet import EANetHead
 from .first_token import FirstTokenHead
+from .lea_gcn import LEAGCNHead
+from .rtformer import RTFormerHead
+from .self_attention import SelfAttentionHead
 
-__all__ = ["HEADS", "FirstTokenHead", "Head", "HeadOutput", "build_head", "register_head"]
+__all__ = [
+    "HEADS",
+    "EANetHead",
+    "FirstTokenHead",
+    "Head",
+    "HeadOutput",
+    "LEAGCNHead",
+    "RTFormerHead",
+    "SIEAHead",
+    "SelfAttentionHead",
+    "build_head",
+    "register_head",
+]
 
 
 def build_head(name: str, hidden_size: int, settings: dict[str, Any] | None = None) -> Head:
