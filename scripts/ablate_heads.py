@@ -70,13 +70,15 @@ def demo_part(args, work: Path) -> dict[str, list[float]]:
                 "inputs.max_examples=1",
                 f"training.output_dir={work / 'runs' / head / str(seed)}",
                 f"training.seed={seed}",
-                f"training.epochs={args.epochs}",
+                f"training.epochs={args.demo_epochs}",
                 "training.batch_size=8",
                 "training.learning_rate=2e-4",
                 "training.weight_decay=0.01",
                 "training.warmup_ratio=0.1",
                 "training.tensorboard=false",
             ]
+            if args.max_steps:
+                overrides.append(f"training.max_steps={args.max_steps}")
             result = train(load_settings(TrainConfig, None, overrides), progress=False)
             results[name].append(result.history[-1]["dev_accuracy"])
             logger.info("demo, %s, seed %d: %.4f", name, seed, results[name][-1])
@@ -96,16 +98,9 @@ def dev_part(args, work: Path) -> dict[str, list[float]] | None:
     ingest_conceptnet(study.DATA / "conceptnet-assertions-mini.csv", indexes["kg"], progress=False)
     ingest_wiktionary(study.DATA / "wiktionary-mini.jsonl", indexes["dict"], progress=False)
     records = list(read_records(study.DATA / "dev.json"))
-    folds = study.folds_of(records, args.folds, 42)
-    settings = argparse.Namespace(
-        max_length=128,
-        max_examples=2,
-        seed=42,
-        epochs=args.epochs,
-        batch_size=8,
-        learning_rate=5e-5,
-        max_steps=args.max_steps,
-    )
+    settings = study.build_parser().parse_args([])  # the study's length, examples, learning rate and seed
+    settings.epochs, settings.max_steps = args.epochs, args.max_steps
+    folds = study.folds_of(records, args.folds, settings.seed)
     results = {name: [] for name in HEADS}
     for number, test in enumerate(folds):
         train = [r for f, fold in enumerate(folds) if f != number for r in fold]
@@ -134,8 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["demo", "dev"], choices=["demo", "dev"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds for the demo part")
-    parser.add_argument("--folds", type=int, default=3, help="folds for the dev part")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--folds", type=int, default=2, help="folds for the dev part")
+    parser.add_argument("--demo-epochs", type=int, default=2, help="epochs on the demo sample (as `kear demo`)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs on the dev folds (as the study)")
     parser.add_argument("--max-steps", type=int, help="stop each run after this many steps (smoke tests)")
     parser.add_argument("--report", type=Path, default=Path("docs/results/heads.md"))
     args = parser.parse_args()
@@ -154,15 +150,16 @@ def main() -> None:
         "",
         f"    python scripts/ablate_heads.py {shlex.join(sys.argv[1:])}".rstrip(),
         "",
-        f"Every head on the same encoder (the packaged MiniLM) with the same settings, {args.epochs} epoch(s), all "
-        "three kinds of knowledge in the input; each head's own settings are in `scripts/ablate_heads.py`.",
+        "Every head on the same encoder (the packaged MiniLM) with the same settings and all three kinds of "
+        "knowledge in the input; each head's own settings are in `scripts/ablate_heads.py`.",
         "",
     ]
     if demo is not None:
         lines += [
             "## Bundled demo sample",
             "",
-            f"Development accuracy over seeds {args.seeds}.",
+            f"150 training questions, {args.demo_epochs} epoch(s), max length 80, learning rate 2e-4; accuracy on the "
+            f"50 development questions over seeds {args.seeds}.",
             "",
             *table(demo, "per seed"),
             "",
@@ -172,7 +169,8 @@ def main() -> None:
             "## Real CommonsenseQA dev, cross-validation",
             "",
             f"Held-out accuracy over {args.folds} folds of the 1,221 questions (knowledge from our retriever: "
-            "mini graph, mini dictionary, BM25 over the training folds), after the last epoch.",
+            "mini graph, mini dictionary, BM25 over the training folds), after the last epoch; "
+            f"{args.epochs} epoch(s), other settings as the study's defaults (`scripts/study_csqa_dev.py`).",
             "",
             *table(dev, "per fold"),
             "",

@@ -283,23 +283,28 @@ def report(results: dict, agreement, args, seconds: float, path: Path) -> None:
     path.with_suffix(".json").write_text(json.dumps({"summary": summary, "args": vars(args)}, indent=1, default=str))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The study's settings; ``scripts/ablate_heads.py`` takes its defaults from here, so both train alike."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the reference data")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-steps", type=int, help="stop each run after this many steps (smoke tests)")
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--max-examples", type=int, default=2, help="similar examples kept per choice")
+    parser.add_argument("--max-length", type=int, default=96)
+    parser.add_argument("--max-examples", type=int, default=1, help="similar examples kept per choice")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-questions", type=int, help="use only the first N questions (smoke tests)")
     parser.add_argument("--conditions", nargs="+", help="run only these conditions (names as in the report)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain-transformers run")
     parser.add_argument("--workdir", type=Path, help="where runs go (default: a temporary folder)")
     parser.add_argument("--report", type=Path, default=Path("docs/results/csqa-dev-study.md"))
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if not (args.data / "dev.json").is_file():
         raise SystemExit(
             f"study: {args.data / 'dev.json'} is not here: this study needs the project's shared "
