@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from retrieval import annotate, read_records
-from retrieval.errors import KearError
+from retrieval.errors import ConfigError, KearError
 from retrieval.settings import save_settings
 
 from .checkpoint import load_tree, replace_folder, rng_state, save_tree, set_rng_state
@@ -191,7 +191,13 @@ class _Run:
         if not (self.config.training.resume and (folder / "trainer_state.json").is_file()):
             return None
         state = json.loads((folder / "trainer_state.json").read_text())
-        load_weights(self.accelerator.unwrap_model(self.model), str(folder / "model.safetensors"))
+        try:
+            load_weights(self.accelerator.unwrap_model(self.model), str(folder / "model.safetensors"))
+        except RuntimeError as error:  # another model's checkpoint: say so instead of a state-dict dump
+            raise ConfigError(
+                f"{folder} holds a checkpoint of a different model ({str(error).splitlines()[-1].strip()[:120]}); "
+                "choose another training.output_dir, or set training.resume=false to start over"
+            ) from None
         optimizer = folder / (f"optimizer-{self.accelerator.process_index}" if self.sharded else "optimizer")
         if Path(f"{optimizer}.json").is_file():
             self.optimizer.load_state_dict(load_tree(optimizer))

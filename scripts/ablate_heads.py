@@ -68,7 +68,7 @@ def demo_part(args, work: Path) -> dict[str, list[float]]:
                 f"data.dev={work / 'dev.jsonl'}",
                 "inputs.max_length=80",
                 "inputs.max_examples=1",
-                f"training.output_dir={work / 'runs' / head / str(seed)}",
+                f"training.output_dir={work / 'runs' / f'{list(HEADS).index(name)}-{head}' / str(seed)}",
                 f"training.seed={seed}",
                 f"training.epochs={args.demo_epochs}",
                 "training.batch_size=8",

@@ -8,6 +8,7 @@ import torch
 from kear.cli import main
 from kear.heads import HEADS, build_head
 from kear.heads.ops import double_normalize
+from retrieval.errors import ConfigError
 
 HIDDEN = 32
 SETTINGS = {  # heads must divide the tiny hidden size
@@ -28,6 +29,13 @@ VARIANTS = [(name, settings) for name, settings in SETTINGS.items()] + [
 
 def test_every_registered_head_is_covered() -> None:
     assert set(HEADS) == set(SETTINGS)
+
+
+def test_unknown_heads_and_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown head 'nope'; choose from agmh_siea"):
+        build_head("nope", HIDDEN)
+    with pytest.raises(ConfigError, match=r"unknown setting.* slotz for head 'eanet'; it takes eps, heads"):
+        build_head("eanet", HIDDEN, {"slotz": 8})
 
 
 @pytest.mark.parametrize(("name", "settings"), VARIANTS, ids=lambda v: str(v))

@@ -150,6 +150,13 @@ def test_bad_settings_and_data_are_one_line_errors(tiny_deberta, sample_knowledg
     assert err.strip() == f"kear: error: {bad}:2: expected 5 choices, got 4"
     assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 1
     assert "no such settings file" in capsys.readouterr().err
+    assert main(["train", *base, "model.head=nope"]) == 1
+    assert "model.head: unknown head 'nope'" in capsys.readouterr().err
+    assert main(["train", *base, "training.save_steps=1"]) == 0  # leaves a checkpoint to resume from
+    capsys.readouterr()
+    assert main(["train", *base, "model.head=eanet", "model.head_settings={slots: 4}"]) == 1
+    err = capsys.readouterr().err
+    assert "holds a checkpoint of a different model" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)

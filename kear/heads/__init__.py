@@ -22,7 +22,10 @@ retrieved as text and put into the input (see :mod:`kear.inputs`).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
+
+from retrieval.errors import ConfigError
 
 from .agmh_siea import SIEAHead
 from .base import HEADS, Head, HeadOutput, register_head
@@ -48,8 +51,18 @@ __all__ = [
 
 
 def build_head(name: str, hidden_size: int, settings: dict[str, Any] | None = None) -> Head:
-    """The head registered as ``name``, for encoder states of ``hidden_size``, with its settings."""
+    """The head registered as ``name``, for encoder states of ``hidden_size``, with its settings.
+
+    Raises ``ConfigError`` (one line on the command line) for an unknown head or setting.
+    """
     if name not in HEADS:
-        raise ValueError(f"unknown head '{name}'; choose from {', '.join(sorted(HEADS))}")
+        raise ConfigError(f"model.head: unknown head '{name}'; choose from {', '.join(sorted(HEADS))}")
     cls = HEADS[name]
+    known = {f.name for f in fields(cls.settings_class)}
+    unknown = sorted(set(settings or {}) - known)
+    if unknown:
+        raise ConfigError(
+            f"model.head_settings: unknown setting(s) {', '.join(unknown)} for head '{name}'; "
+            f"it takes {', '.join(sorted(known)) or 'none'}"
+        )
     return cls(hidden_size, cls.settings_class(**(settings or {})))
