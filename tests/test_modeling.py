@@ -10,6 +10,7 @@ from kear.heads import HEADS, build_head
 from kear.inputs import ChoiceCollator, InputConfig, encode_records
 from kear.modeling import KearModel, load_model, resolve_model_path, save_model
 from retrieval import KearError, record_from_dict
+from retrieval.errors import ConfigError
 
 RECORDS = [
     record_from_dict(
@@ -76,7 +77,7 @@ def test_heads_by_name() -> None:
     states = torch.randn(3, 7, 16)
     pooled = build_head("first_token", 16)(states, torch.ones(3, 7)).pooled
     torch.testing.assert_close(pooled, states[:, 0])
-    with pytest.raises(ValueError, match="unknown head"):
+    with pytest.raises(ConfigError, match="unknown head"):
         build_head("nope", 16)
 
 
