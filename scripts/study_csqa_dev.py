@@ -17,7 +17,8 @@ Each fold's score is the held-out accuracy after the last epoch (nothing is sele
 Everything goes through the library (``retrieval.annotate``, ``kear.train``, ``kear.encode_records``); the
 report, with a bar chart and this command, goes to ``docs/results/csqa-dev-study.md``.
 
-    python scripts/study_csqa_dev.py                                   # the full study: about 2.5 hours on 2 cores
+    python scripts/study_csqa_dev.py --folds 3     # as in docs/results: about 19 minutes a fold on 2 cores
+    python scripts/study_csqa_dev.py               # 5 folds: about 1 h 45 min (estimated from the 3-fold run)
     python scripts/study_csqa_dev.py --folds 2 --max-questions 40 --max-steps 2 --report /tmp/smoke.md
 """
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -170,3 +171,11 @@ def test_kear_recipe_for_deberta_v3_large() -> None:
     assert (config.training.learning_rate, config.training.weight_decay, config.inputs.max_length) == (4e-6, 0.1, 512)
     assert (config.training.epochs, config.training.warmup_ratio) == (15, 0.1)
     assert config.inputs.knowledge == ["qc_meaning", "ac_meaning", "retrieval", "triple"]
+
+
+def test_bf16_and_gradient_accumulation_on_cpu(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    extra = ("training.mixed_precision=bf16", "training.gradient_accumulation_steps=2", "training.max_steps=2")
+    result = train(load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path, *extra)))
+    history = losses(tmp_path)
+    assert len(history) == 2 and all(math.isfinite(loss) for loss in history)
+    assert 0 <= result.best_accuracy <= 1
