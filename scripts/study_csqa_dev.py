@@ -216,6 +216,7 @@ def chart(summary: dict, path: Path, folds: int) -> None:
     axis.invert_yaxis()
     axis.set_xlabel(f"held-out accuracy, mean and standard deviation over {folds} folds")
     axis.set_title("CommonsenseQA dev, MiniLM (22M parameters): knowledge ablation")
+    axis.set_xlim(0, max(m + s for m, s in zip(means, spreads)) + 0.2)  # room for the legend beside the bars
     axis.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -239,7 +240,7 @@ def report(results: dict, agreement, args, seconds: float, path: Path) -> None:
         "",
         f"{args.folds}-fold cross-validation over the {args.questions} real dev "
         f"questions; the packaged MiniLM (all-MiniLM-L6-v2, 22M parameters); max length {args.max_length}; "
-        f"{args.max_steps or args.epochs} {'steps' if args.max_steps else 'epochs'}; batch {args.batch_size}; "
+        f"{args.max_steps or args.epochs} {'step(s)' if args.max_steps else 'epoch(s)'}; batch {args.batch_size}; "
         f"learning rate {args.learning_rate}; seed {args.seed}; at most {args.max_examples} similar examples per "
         "choice. A fold's score is the held-out accuracy after the last epoch.",
         "",

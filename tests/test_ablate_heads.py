@@ -18,7 +18,7 @@ def test_ablation_runs_every_head_on_the_demo(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = report.read_text()
-    for head in ("first token (KEAR)", "extra self-attention layer", "EANet", "RTFormer grouped", "AGMH", "LEA-GCN"):
+    for head in ("first token (KEAR)", "extra self-attention layer", "EANet", "RTFormer", "AGMH", "LEA-GCN"):
         assert f"| {head}" in text, head
     demo = json.loads(report.with_suffix(".json").read_text())["demo"]
-    assert len(demo) == 7 and all(len(scores) == 1 and 0 <= scores[0] <= 1 for scores in demo.values())
+    assert len(demo) == 6 and all(len(scores) == 1 and 0 <= scores[0] <= 1 for scores in demo.values())
