@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedType, set_seed
 from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_file
@@ -81,6 +82,9 @@ class _Run:
         self.config, self.progress = config, progress
         settings = config.training
         self.output = Path(settings.output_dir)
+        # accelerate keeps one state per process and refuses a second run with another precision; forget it (the
+        # distributed set-up, in PartialState, stays) so that train() can be called again from Python
+        AcceleratorState._reset_state()
         self.accelerator = Accelerator(
             mixed_precision=settings.mixed_precision,
             gradient_accumulation_steps=settings.gradient_accumulation_steps,
