@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .ops import pool
+
 
 @dataclass
 class HeadOutput:
@@ -44,3 +46,24 @@ def register_head(cls: type[Head]) -> type[Head]:
     """Class decorator: make a head available by its ``name``."""
     HEADS[cls.name] = cls
     return cls
+
+
+class ResidualMemoryHead(Head):
+    """Shared by EANet and RTFormer: ``norm(F + W_o EA(W_q F))`` over a memory the subclass builds, then pooled.
+
+    Subclasses set ``self.query`` (a linear map of the states) and ``self.memory`` (a ``MemoryAttention``), then
+    call ``_build_output``; the order of those three fixes how a seed initialises the weights.
+    """
+
+    def _build_output(self) -> None:
+        self.output = nn.Linear(self.hidden_size, self.hidden_size)
+        self.norm = nn.LayerNorm(self.hidden_size)
+
+    def maps(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor):
+        """The attention maps before and after the L1 step (for inspection and tests)."""
+        return self.memory.maps(self.query(hidden_states), attention_mask)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> HeadOutput:
+        attended = self.memory(self.query(hidden_states), attention_mask)
+        states = self.norm(hidden_states + self.output(attended))
+        return HeadOutput(pool(states, attention_mask, self.settings.pooling))

@@ -3,16 +3,15 @@ connection and layer norm, and pooling."""
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from ..base import Head, HeadOutput, register_head
-from ..ops import MemoryAttention, pool
+from ..base import ResidualMemoryHead, register_head
+from ..ops import MemoryAttention
 from .config import EANetSettings
 
 
 @register_head
-class EANetHead(Head):
+class EANetHead(ResidualMemoryHead):
     name = "eanet"
     settings_class = EANetSettings
 
@@ -20,14 +19,4 @@ class EANetHead(Head):
         super().__init__(hidden_size, settings)
         self.query = nn.Linear(hidden_size, hidden_size)
         self.memory = MemoryAttention(hidden_size, settings.slots, settings.heads, eps=settings.eps)
-        self.output = nn.Linear(hidden_size, hidden_size)
-        self.norm = nn.LayerNorm(hidden_size)
-
-    def maps(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor):
-        """The attention maps before and after the L1 step (for inspection and tests)."""
-        return self.memory.maps(self.query(hidden_states), attention_mask)
-
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> HeadOutput:
-        attended = self.memory(self.query(hidden_states), attention_mask)
-        states = self.norm(hidden_states + self.output(attended))
-        return HeadOutput(pool(states, attention_mask, self.settings.pooling))
+        self._build_output()

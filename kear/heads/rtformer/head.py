@@ -3,16 +3,15 @@ in the grouped (GPU-friendly) variant, one full-width memory normalised within g
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from ..base import Head, HeadOutput, register_head
-from ..ops import MemoryAttention, pool
+from ..base import ResidualMemoryHead, register_head
+from ..ops import MemoryAttention
 from .config import RTFormerSettings
 
 
 @register_head
-class RTFormerHead(Head):
+class RTFormerHead(ResidualMemoryHead):
     name = "rtformer"
     settings_class = RTFormerSettings
 
@@ -25,13 +24,4 @@ class RTFormerHead(Head):
         else:
             self.memory = MemoryAttention(hidden_size, slots, heads=settings.heads, eps=settings.eps)
         self.query = nn.Linear(hidden_size, hidden_size)
-        self.output = nn.Linear(hidden_size, hidden_size)
-        self.norm = nn.LayerNorm(hidden_size)
-
-    def maps(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor):
-        return self.memory.maps(self.query(hidden_states), attention_mask)
-
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> HeadOutput:
-        attended = self.memory(self.query(hidden_states), attention_mask)
-        states = self.norm(hidden_states + self.output(attended))
-        return HeadOutput(pool(states, attention_mask, self.settings.pooling))
+        self._build_output()
