@@ -67,6 +67,8 @@ class DataConfig:
         retrieve: add knowledge with the ``retrieval`` settings first (cached), for records that lack it.
         max_train_records: use only the first N training records (quick runs).
         max_dev_records: use only the first N development records.
+        name: what the data is, for the model card: a Hub dataset id (``tau/commonsense_qa``) or a plain name
+            (``None``: ``train`` itself when it is a Hub id, otherwise the card names no dataset).
     """
 
     train: str | None = None
@@ -76,6 +78,7 @@ class DataConfig:
     retrieve: bool = False
     max_train_records: int | None = None
     max_dev_records: int | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -102,7 +105,8 @@ class TrainingConfig:
         save_steps: also checkpoint every N optimizer steps (a checkpoint is always written after each epoch).
         resume: continue from ``output_dir``'s checkpoint when there is one.
         logging_steps: log training loss every N optimizer steps.
-        tensorboard: also log to TensorBoard when it is installed.
+        report_to: experiment trackers to log to through accelerate (``tensorboard``, ``wandb``, ``mlflow``...);
+            each must be installed. Metrics always go to ``output_dir/metrics.jsonl``.
         num_workers: data loader worker processes.
     """
 
@@ -125,7 +129,7 @@ class TrainingConfig:
     save_steps: int | None = None
     resume: bool = True
     logging_steps: int = 10
-    tensorboard: bool = True
+    report_to: list[str] = field(default_factory=list)
     num_workers: int = 0
 
 

@@ -78,6 +78,7 @@ def _train(
         f"data.train={workdir / 'train.knowledge.jsonl'}",
         f"data.dev={workdir / 'dev.knowledge.jsonl'}",
         "data.num_choices=5",
+        "data.name=kear demo sample (generated)",
         f"inputs.max_length={settings.max_length}",
         f"inputs.max_examples={settings.max_examples}",
         f"training.output_dir={workdir / 'runs' / name}",
@@ -87,7 +88,6 @@ def _train(
         f"training.learning_rate={settings.learning_rate}",
         "training.weight_decay=0.01",
         "training.warmup_ratio=0.1",
-        "training.tensorboard=false",
         "training.resume=false",
     ]
     if not knowledge:

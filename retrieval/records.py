@@ -17,7 +17,6 @@ of one step is the input of the next.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,10 @@ from typing import Any
 import orjson
 
 from .errors import DataError, ErrorPolicy, KearError
+from .hub import hub_unreachable, looks_like_hub_id
 from .io import iter_json_lines, open_binary, write_json_lines
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 @dataclass
@@ -237,6 +236,11 @@ def _dataset_rows(source: str, split: str | None) -> Iterator[tuple[str, Any]]:
     except ImportError as error:  # pragma: no cover - datasets is a declared dependency
         raise KearError(f"{source}: reading this source needs the 'datasets' package") from error
     path = Path(source)
+    if not path.exists() and hub_unreachable():
+        raise KearError(
+            f"{source}: cannot load dataset: the Hugging Face Hub cannot be reached (pass a local JSONL, Parquet or "
+            "dataset folder, or set HF_HUB_OFFLINE=1 to read the datasets cache)"
+        )
     try:
         saved = path / "dataset_info.json", path / "dataset_dict.json"
         if path.is_dir() and any(p.exists() for p in saved):
@@ -283,7 +287,7 @@ def read_records(
         with open_binary(path) as handle:
             head = handle.read(64).lstrip()
         objects = _json_list_items(path) if head.startswith(b"[") else iter_json_lines(path, policy)
-    elif _HUB_ID.match(name) and not name.endswith((".json", ".jsonl")):
+    elif looks_like_hub_id(name) and not name.endswith((".json", ".jsonl")):
         objects = _dataset_rows(name, split)
     else:
         raise DataError(name, None, "no such file")

@@ -2,6 +2,10 @@
 
 Every command of the toolkit reads its settings this way, so a recipe is a readable YAML file and any
 value can be changed from the command line (``kear retrieve --config x.yaml train.top_k=3``).
+
+Relative paths in settings are relative to the directory the command runs in, as in every Hugging Face tool.
+``${sample:NAME}`` stands for a file of the sample bundled with the package (``${sample:train.jsonl}``), so a
+recipe that reads it works from any directory and from an installed wheel.
 """
 
 from __future__ import annotations
@@ -15,9 +19,17 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .data import sample_file
 from .errors import ConfigError
 
 T = TypeVar("T")
+
+
+def _sample(name: str) -> str:
+    return str(sample_file(name))
+
+
+OmegaConf.register_resolver("sample", _sample, replace=True)
 
 
 def _explain(error: OmegaConfBaseException, origin: str) -> ConfigError:
@@ -78,6 +90,8 @@ def load_settings(
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([override]))
         except OmegaConfBaseException as error:
             raise _explain(error, f"override '{override}'") from None
+        except yaml.YAMLError as error:  # the value is parsed as YAML: say where it is malformed
+            raise ConfigError(f"override '{override}': invalid YAML value ({getattr(error, 'problem', error)})") from None
     try:
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as error:

@@ -76,7 +76,6 @@ def demo_part(args, work: Path) -> dict[str, list[float]]:
                 "training.learning_rate=2e-4",
                 "training.weight_decay=0.01",
                 "training.warmup_ratio=0.1",
-                "training.tensorboard=false",
             ]
             if args.max_steps:
                 overrides.append(f"training.max_steps={args.max_steps}")

@@ -95,7 +95,6 @@ def run_kear(work: Path, args: argparse.Namespace) -> dict:
         "training.warmup_ratio=0.1",
         f"training.seed={args.seed}",
         "training.logging_steps=1",
-        "training.tensorboard=false",
         "training.resume=false",
     ]
     result = train(load_settings(TrainConfig, None, overrides), progress=False)

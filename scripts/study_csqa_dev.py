@@ -119,7 +119,6 @@ def run_condition(name, knowledge, train, test, work: Path, args) -> float:
         f"training.learning_rate={args.learning_rate}",
         "training.weight_decay=0.01",
         "training.warmup_ratio=0.1",
-        "training.tensorboard=false",
     ]
     if args.max_steps:
         overrides.append(f"training.max_steps={args.max_steps}")

@@ -146,7 +146,6 @@ def trained_model(tiny_deberta: Path, sample_knowledge: Path, tmp_path_factory: 
         "training.batch_size=4",
         "training.learning_rate=3e-3",
         "training.epochs=4",
-        "training.tensorboard=false",
     ]
     train(load_settings(TrainConfig, None, overrides), progress=False)
     return output / "best"

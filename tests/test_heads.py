@@ -54,6 +54,18 @@ def test_padding_changes_nothing(name: str, settings: dict) -> None:
     torch.testing.assert_close(padded, alone, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(("name", "settings"), VARIANTS, ids=lambda v: str(v))
+def test_every_head_parameter_gets_a_gradient(name: str, settings: dict) -> None:
+    # a parameter without a gradient stops multi-process (DDP) training
+    torch.manual_seed(0)
+    head = build_head(name, HIDDEN, settings).train()
+    states = torch.randn(2, 9, HIDDEN, requires_grad=True)
+    output = head(states, torch.tensor([[1] * 9, [1] * 4 + [0] * 5]))
+    loss = output.pooled.square().mean() + (0 if output.aux_loss is None else output.aux_loss)
+    loss.backward()
+    assert [n for n, p in head.named_parameters() if p.grad is None] == []
+
+
 @pytest.mark.parametrize(
     ("name", "settings"), [v for v in VARIANTS if v[0] not in ("first_token", "self_attention")], ids=lambda v: str(v)
 )
@@ -119,7 +131,6 @@ def test_heads_train_save_load_and_predict_through_the_cli(name, tiny_deberta, s
                 f"training.output_dir={run}",
                 "training.max_steps=2",
                 "training.batch_size=4",
-                "training.tensorboard=false",
                 f"model.head={name}",
                 f"model.head_settings={settings}",
             ]

