@@ -1,7 +1,86 @@
 """kear: knowledge-augmented multiple-choice question answering (KEAR) on Hugging Face tools.
 
 The knowledge side lives in the sibling package :mod:`retrieval` (records, knowledge sources, retrieval
-pipeline); this package holds the model side and the ``kear`` command.
+pipeline); this package holds the model side and the ``kear`` command. Each step of the job is one function::
+
+    from kear import TrainConfig, train, load_model, predict_records, combine, push
+
+Names are imported on first use, so ``import kear`` (and ``kear --version``) does not load torch.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "DemoSettings": "demo",
+    "InputConfig": "inputs",
+    "KearConfig": "modeling",
+    "KearModel": "modeling",
+    "Prediction": "evaluation",
+    "TrainConfig": "config",
+    "TrainResult": "training",
+    "combine": "ensemble",
+    "encode_records": "inputs",
+    "ensemble_files": "ensemble",
+    "load_model": "modeling",
+    "model_card": "hub",
+    "predict_file": "prediction",
+    "predict_records": "prediction",
+    "push": "hub",
+    "read_predictions": "ensemble",
+    "run_demo": "demo",
+    "save_model": "modeling",
+    "search_weights": "ensemble",
+    "train": "training",
+}
+__all__ = [
+    "DemoSettings",
+    "InputConfig",
+    "KearConfig",
+    "KearModel",
+    "Prediction",
+    "TrainConfig",
+    "TrainResult",
+    "__version__",
+    "combine",
+    "encode_records",
+    "ensemble_files",
+    "load_model",
+    "model_card",
+    "predict_file",
+    "predict_records",
+    "push",
+    "read_predictions",
+    "run_demo",
+    "save_model",
+    "search_weights",
+    "train",
+]
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .demo import DemoSettings, run_demo
+    from .ensemble import combine, ensemble_files, read_predictions, search_weights
+    from .evaluation import Prediction
+    from .hub import model_card, push
+    from .inputs import InputConfig, encode_records
+    from .modeling import KearConfig, KearModel, load_model, save_model
+    from .prediction import predict_file, predict_records
+    from .training import TrainResult, train
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'kear' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # once found, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -62,7 +62,16 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         args.input, args.output, config, sources, split=args.split, policy=policy, progress=_progress(args)
     )
     found = ", ".join(f"{name} {count}" for name, count in sorted(report.found.items())) or "nothing"
-    logger.info("wrote %s: %d records, %d choices; found %s", args.output, report.records, report.choices, found)
+    logger.info(
+        "wrote %s: %d records, %d choices in %.1f s; computed %s, from cache %s; found %s",
+        args.output,
+        report.records,
+        report.choices,
+        report.seconds,
+        report.computed,
+        report.cached,
+        found,
+    )
     return 0
 
 
@@ -74,9 +83,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_settings(TrainConfig, args.config, args.overrides)
     result = train(config, progress=_progress(args))
-    best = "n/a" if result.best_accuracy is None else f"{result.best_accuracy:.4f} (epoch {result.best_epoch})"
+    best = "n/a" if result.best_accuracy is None else f"{result.best_accuracy:.4f} (epoch {result.best_epoch:g})"
     logger.info(
-        "trained %d steps; best dev accuracy %s; model in %s", result.global_step, best, result.output_dir / "best"
+        "trained %d steps on %d process%s; best dev accuracy %s; model in %s",
+        result.global_step,
+        result.num_processes,
+        "" if result.num_processes == 1 else "es",
+        best,
+        result.output_dir / "best",
     )
     return 0
 
@@ -90,13 +104,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .evaluation import accuracy_of, write_predictions
     from .modeling import load_model
-    from .prediction import ensure_knowledge, input_config, predict_records, retrieval_config
+    from .prediction import predict_records
 
     model, tokenizer = load_model(args.model)
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
-    records = list(read_records(args.input, split=args.split, policy=policy))
-    records = ensure_knowledge(records, input_config(model), retrieval_config(model, args.overrides), _progress(args))
-    predictions = predict_records(model, tokenizer, records, args.batch_size)
+    records = read_records(args.input, split=args.split, policy=policy)
+    predictions = predict_records(
+        model, tokenizer, records, args.batch_size, retrieval_overrides=args.overrides, progress=_progress(args)
+    )
     if args.output:
         write_predictions(args.output, predictions)
     logger.info("%d records; accuracy %s", len(predictions), _accuracy_text(accuracy_of(predictions)))
@@ -244,8 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--models", nargs="+", default=[], help="models to run on --input and combine")
     ensemble.add_argument("--input", help="records for --models")
     ensemble.add_argument("--method", default="mean-prob", choices=["mean-prob", "mean-logit", "vote", "weighted"])
-    ensemble.add_argument("--dev", nargs="+", help="development predictions (same members, same order) for weighted")
-    ensemble.add_argument("--output", help="ensemble prediction lines to write (JSONL), or - for stdout")
+    ensemble.add_argument(
+        "--dev", nargs="+", help="for weighted (required): the members' development predictions, in the same order"
+    )
+    ensemble.add_argument("--output", required=True, help="ensemble prediction lines to write (JSONL), or - for stdout")
     ensemble.add_argument("--batch-size", type=int, default=16, help="records per forward pass, for --models")
     _add_common(ensemble)
     ensemble.set_defaults(func=cmd_ensemble)

@@ -3,11 +3,14 @@
 Methods, over members that scored the same records:
 
 * ``mean-prob``: the average of the members' probabilities;
-* ``mean-logit``: the average of their scores (logits), then softmax;
+* ``mean-logit``: the average of their scores, then softmax (members' scores are log-probabilities, which differ
+  from their logits by one constant per member and record: the softmax of the average is the same);
 * ``vote``: each member votes for its prediction; ties go to the higher average probability;
-* ``weighted``: a weighted average of probabilities, the weights searched on development predictions.
+* ``weighted``: a weighted average of probabilities, the weights searched on development predictions (never on
+  the predictions being combined).
 
-The result is written in the same line format as ``kear predict``'s, so it can be ensembled again.
+The result is written in the same line format as ``kear predict``'s (``scores``: log-probabilities of the combined
+distribution), so it can be ensembled again.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from pathlib import Path
 from retrieval.errors import DataError, KearError
 from retrieval.io import iter_json_lines
 
-from .evaluation import Prediction, accuracy_of, write_predictions
+from .evaluation import Prediction, accuracy_of, log_probabilities, write_predictions
 
 METHODS = ("mean-prob", "mean-logit", "vote", "weighted")
 
 
 def read_predictions(path: str | Path) -> list[Prediction]:
-    """Prediction lines as written by ``kear predict``, ``kear evaluate`` or ``kear ensemble``."""
+    """Prediction lines as written by ``kear predict``, ``kear evaluate`` or ``kear ensemble``.
+
+    Scores are read as log-probabilities; scores of any other scale (say, raw logits from another tool) are
+    normalised to log-probabilities (log-softmax), which keeps their softmax, so files of any origin combine alike.
+    """
     out = []
     for number, line in iter_json_lines(path):
         try:
@@ -40,7 +47,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
             texts = line.get("choices")
             if texts is not None and len(texts) != len(labels):
                 raise ValueError("'choices' and 'labels' must have the same length")
-            out.append(Prediction(str(line["id"]), labels, scores, answer, texts))
+            out.append(Prediction(str(line["id"]), labels, log_probabilities(scores), answer, texts))
         except (KeyError, TypeError, ValueError) as error:
             missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise DataError(path, number, missing) from None
@@ -83,6 +90,7 @@ def combine(members: Sequence[Sequence[Prediction]], method: str = "mean-prob", 
         first = row[0]
         if method == "mean-logit":
             scores = [sum(w * p.scores[i] for w, p in zip(weights, row)) / total for i in range(len(first.labels))]
+            scores = log_probabilities(scores)
         else:
             probabilities = [
                 sum(w * p.probabilities[i] for w, p in zip(weights, row)) / total for i in range(len(first.labels))
@@ -90,9 +98,9 @@ def combine(members: Sequence[Sequence[Prediction]], method: str = "mean-prob", 
             if method == "vote":
                 votes = [sum(p.index == i for p in row) for i in range(len(first.labels))]
                 # a vote share, nudged by the average probability so that ties break toward it
-                scores = [
-                    math.log((v + 1e-6 * q) / len(row)) if v or q else -1e30 for v, q in zip(votes, probabilities)
-                ]
+                scores = log_probabilities(
+                    [math.log((v + 1e-6 * q) / len(row)) if v or q else -1e30 for v, q in zip(votes, probabilities)]
+                )
             else:
                 scores = [math.log(q) if q > 0 else -1e30 for q in probabilities]
         out.append(Prediction(first.id, first.labels, scores, first.answer, first.texts))
@@ -134,28 +142,39 @@ def _accuracy(predictions: Sequence[Prediction]) -> float | None:
 
 def ensemble_files(
     paths: Sequence[str | Path],
-    output: str | Path | None,
+    output: str | Path,
     method: str = "mean-prob",
     dev_paths: Sequence[str | Path] | None = None,
 ) -> EnsembleReport:
-    """Combine prediction files; with ``weighted``, weights are searched on ``dev_paths`` (same member order),
-    or on the files themselves when no development files are given."""
+    """Combine prediction files into ``output`` (JSONL, atomically; ``-`` for stdout).
+
+    Args:
+        paths: the members' prediction files, on the same records.
+        output: where the ensemble's prediction lines go.
+        method: one of :data:`METHODS`.
+        dev_paths: for ``weighted``, the same members' predictions on development records (same order), where the
+            weights are searched; required, so that the weights are never tuned on the records they combine.
+    """
+    if method not in METHODS:
+        raise KearError(f"unknown ensemble method '{method}'; choose from {', '.join(METHODS)}")
     if len(paths) < 2:
         raise KearError("an ensemble needs at least two prediction files")
+    if method == "weighted" and not dev_paths:
+        raise KearError(
+            "the weighted ensemble needs --dev: the same members' predictions on development records, where the "
+            "weights are tuned (tuning them on the predictions being combined would report a flattered accuracy)"
+        )
+    if method != "weighted" and dev_paths:
+        raise KearError(f"--dev is for the weighted ensemble; '{method}' has no weights to tune")
     names = [str(p) for p in paths]
     members = align([read_predictions(p) for p in paths], names)
     report = EnsembleReport(members={name: _accuracy(m) for name, m in zip(names, members)})
     weights = None
     if method == "weighted":
-        if dev_paths:
-            if len(dev_paths) != len(paths):
-                raise KearError(f"{len(dev_paths)} development files for {len(paths)} members")
-            dev_members = align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths])
-        else:
-            dev_members = members
-        weights = search_weights(dev_members)
+        if len(dev_paths) != len(paths):
+            raise KearError(f"{len(dev_paths)} development files for {len(paths)} members")
+        weights = search_weights(align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths]))
     combined = combine(members, method, weights)
     report.ensemble, report.weights = _accuracy(combined), weights
-    if output is not None:
-        write_predictions(output, combined)
+    write_predictions(output, combined)
     return report

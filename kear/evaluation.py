@@ -1,8 +1,14 @@
 """Scores per choice, predictions, and accuracy: what ``kear evaluate`` reports and the ensembles combine.
 
-A prediction line is ``{"id", "prediction", "prediction_text", "answer", "labels", "choices", "scores",
-"probabilities"}``: ``choices`` are the choices' texts, ``scores`` the model's logits per choice,
-``probabilities`` their softmax, ``answer`` the gold label when known.
+A prediction line, the same from ``kear predict``, ``kear evaluate`` and ``kear ensemble``, is
+``{"id", "prediction", "prediction_text", "answer", "labels", "choices", "scores", "probabilities"}``:
+
+* ``prediction``: the label of the highest-scoring choice (``prediction_text``: its text);
+* ``answer``: the correct label when the input has it, ``null`` otherwise;
+* ``labels`` and ``choices``: the choices' labels and texts, in the input's order;
+* ``scores``: natural-log probabilities per choice (the log-softmax of a model's logits; for an ensemble, of its
+  combined distribution), so ``exp(scores)`` sums to 1;
+* ``probabilities``: ``exp(scores)``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ class Prediction:
     Args:
         id: the record's id.
         labels: its choice labels.
-        scores: one logit per choice.
+        scores: one natural-log probability per choice (see :func:`log_probabilities`).
         answer: the correct label, when known.
         texts: the choices' texts, when known.
     """
@@ -50,10 +56,7 @@ class Prediction:
 
     @property
     def probabilities(self) -> list[float]:
-        top = max(self.scores)
-        weights = [math.exp(s - top) for s in self.scores]
-        total = sum(weights)
-        return [w / total for w in weights]
+        return [math.exp(s) for s in log_probabilities(self.scores)]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "prediction": self.prediction}
@@ -66,10 +69,17 @@ class Prediction:
         return out
 
 
+def log_probabilities(values: Sequence[float]) -> list[float]:
+    """Log-softmax: any real scores per choice (logits, log-probabilities) as natural-log probabilities."""
+    top = max(values)
+    total = top + math.log(sum(math.exp(v - top) for v in values))
+    return [v - total for v in values]
+
+
 def choice_scores(
     model: torch.nn.Module, examples: Sequence[Example], batch_size: int, pad_token_id: int, accelerator=None
 ) -> list[list[float]]:
-    """Each example's logits per choice (in example order), batched by length for speed.
+    """Each example's logits per choice (in example order; padded choices left out), batched by length for speed.
 
     With an ``accelerate.Accelerator`` the model must already be prepared; batches are split across its
     processes and the scores gathered.
@@ -97,12 +107,12 @@ def choice_scores(
     return scores
 
 
-def predictions_for(examples: Sequence[Example], scores: Sequence[list[float]], records=None) -> list[Prediction]:
-    """Predictions from examples and their scores (with choice texts when the records are given)."""
+def predictions_for(examples: Sequence[Example], logits: Sequence[list[float]], records=None) -> list[Prediction]:
+    """Predictions from examples and the model's logits (with choice texts when the records are given)."""
     texts = [[c.text for c in r.choices] for r in records] if records is not None else [None] * len(examples)
     return [
-        Prediction(e.id, e.labels, s, None if e.label < 0 else e.labels[e.label], t)
-        for e, s, t in zip(examples, scores, texts)
+        Prediction(e.id, e.labels, log_probabilities(s), None if e.label < 0 else e.labels[e.label], t)
+        for e, s, t in zip(examples, logits, texts)
     ]
 
 

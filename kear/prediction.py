@@ -86,13 +86,36 @@ def ensure_knowledge(
 
 
 def predict_records(
-    model: KearModel, tokenizer: Any, records: list[Record], batch_size: int = 16, accelerator=None
+    model: KearModel,
+    tokenizer: Any,
+    records: Iterable[Record],
+    batch_size: int = 16,
+    *,
+    retrieval_overrides: Sequence[str] = (),
+    progress: bool = False,
+    accelerator=None,
 ) -> list[Prediction]:
-    """Scores and predictions for records that carry their knowledge."""
-    examples = list(encode_records(records, tokenizer, input_config(model)))
+    """Scores and predictions for records, with the knowledge the model was trained with.
+
+    Records that lack that knowledge get it first, as ``kear predict`` does: retrieved with the retrieval settings
+    saved in the model (changed by ``retrieval_overrides``, e.g. ``["kg.index=indexes/conceptnet"]``). When it
+    cannot be retrieved, a :class:`KearError` says why; a model never predicts without its knowledge in silence.
+
+    Args:
+        model: a model from :func:`kear.load_model`.
+        tokenizer: its tokenizer.
+        records: the records, with or without knowledge fields.
+        batch_size: records per forward pass.
+        retrieval_overrides: ``key=value`` changes to the model's retrieval settings.
+        progress: show a progress bar while retrieving.
+        accelerator: an ``accelerate.Accelerator`` the model was prepared with, to split the work.
+    """
+    records = list(records)
+    inputs = input_config(model)
+    records = ensure_knowledge(records, inputs, retrieval_config(model, retrieval_overrides), progress)
+    examples = list(encode_records(records, tokenizer, inputs))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    scores = choice_scores(model, examples, batch_size, pad, accelerator)
-    return predictions_for(examples, scores, records)
+    return predictions_for(examples, choice_scores(model, examples, batch_size, pad, accelerator), records)
 
 
 def prediction_line(prediction: Prediction, record: Record, with_knowledge: bool) -> bytes:
@@ -180,7 +203,7 @@ def predict_file(
         progress: show a progress bar.
     """
     model, tokenizer = load_model(model_source)
-    inputs, knowledge_settings = input_config(model), retrieval_config(model, retrieval_overrides)
+    retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before it reads anything
     report = PredictReport()
     to_stdout = str(output) == "-"
     if not to_stdout:
@@ -206,8 +229,7 @@ def predict_file(
     bar = tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress)
     with opened as handle, contextlib.closing(bar):
         for batch in _chunks(records, chunk):
-            batch = ensure_knowledge(batch, inputs, knowledge_settings)
-            predictions = predict_records(model, tokenizer, batch, batch_size)
+            predictions = predict_records(model, tokenizer, batch, batch_size, retrieval_overrides=retrieval_overrides)
             handle.write(b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch)))
             handle.flush()
             if not to_stdout:

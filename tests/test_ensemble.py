@@ -32,9 +32,13 @@ def test_mean_probability_by_hand() -> None:
     assert q2.prediction == "C"
 
 
+def log_softmax(scores: list[float]) -> list[float]:
+    return [math.log(p) for p in softmax(scores)]
+
+
 def test_mean_logit_by_hand() -> None:
     (q1, _) = combine([A, B], "mean-logit")
-    assert q1.scores == pytest.approx([1.0, 2.0, 0.0])
+    assert q1.scores == pytest.approx(log_softmax([1.0, 2.0, 0.0]))  # scores are log-probabilities
     assert q1.probabilities == pytest.approx(softmax([1.0, 2.0, 0.0]))
 
 
@@ -74,7 +78,7 @@ def test_files_in_files_out_and_order(tmp_path: Path) -> None:
     # by hand: A right on q1, B right on q2; the mean logits [1, 2, 0] and [0, 1, 1.5] pick B and C: both wrong
     assert report.members == {str(a): 0.5, str(b): 0.5} and report.ensemble == 0.0
     rows = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["q1", "q2"] and rows[0]["scores"] == pytest.approx([1.0, 2.0, 0.0])
+    assert [r["id"] for r in rows] == ["q1", "q2"] and rows[0]["scores"] == pytest.approx(log_softmax([1.0, 2.0, 0.0]))
     assert read_predictions(tmp_path / "e.jsonl")[0].prediction == "B"
 
 
@@ -84,12 +88,50 @@ def test_cli_and_bad_prediction_lines(tmp_path: Path, caplog, capsys) -> None:
         write_predictions(path, member)
     assert main(["ensemble", str(a), str(b), str(c), "--method", "vote", "--output", str(tmp_path / "v.jsonl")]) == 0
     assert "ensemble (vote): accuracy 1.0000" in caplog.text
-    assert main(["ensemble", str(a), str(c), "--method", "weighted", "--dev", str(a), str(c)]) == 0
+    weighted = ["ensemble", str(a), str(c), "--method", "weighted", "--output", str(tmp_path / "w.jsonl")]
+    assert main([*weighted, "--dev", str(a), str(c)]) == 0
     bad = write_lines(tmp_path / "bad.jsonl", [json.dumps({"id": "q1", "labels": ["A", "B"]})])
     with pytest.raises(DataError, match=r"bad\.jsonl:1: missing field 'scores'"):
         read_predictions(bad)
     other = write_lines(
         tmp_path / "other.jsonl", [json.dumps({"id": "zz", "labels": ["A", "B", "C"], "scores": [0, 1, 2]})]
     )
-    assert main(["ensemble", str(a), str(other)]) == 1
+    assert main(["ensemble", str(a), str(other), "--output", str(tmp_path / "o.jsonl")]) == 1
     assert "score different records" in capsys.readouterr().err
+
+
+def test_weighted_needs_dev_files_and_every_ensemble_an_output(tmp_path: Path, capsys) -> None:
+    a, c = tmp_path / "a.jsonl", tmp_path / "c.jsonl"
+    write_predictions(a, A)
+    write_predictions(c, C)
+    out = tmp_path / "w.jsonl"
+    # without dev files the weights would be tuned on the very predictions they combine
+    assert main(["ensemble", str(a), str(c), "--method", "weighted", "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kear: error: the weighted ensemble needs --dev") and err.count("\n") == 1
+    assert not out.exists()
+    assert main(["ensemble", str(a), str(c), "--dev", str(a), str(c), "--output", str(out)]) == 1
+    assert "--dev is for the weighted ensemble" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # no output: computing everything and keeping nothing is an error
+        main(["ensemble", str(a), str(c)])
+    assert stop.value.code == 2 and "--output" in capsys.readouterr().err
+    assert main(["ensemble", str(a), str(c), "--output", "-"]) == 0  # - is stdout
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["q1", "q2"]
+
+
+def test_scores_are_log_probabilities_and_other_scales_are_normalised(tmp_path: Path) -> None:
+    logits = write_lines(
+        tmp_path / "logits.jsonl", [json.dumps({"id": "q1", "labels": ["A", "B", "C"], "scores": [12.0, 11.0, 10.0]})]
+    )
+    [read] = read_predictions(logits)  # raw logits from another tool: read as the distribution they give
+    assert read.scores == pytest.approx(log_softmax([2.0, 1.0, 0.0]))
+    assert math.fsum(read.probabilities) == pytest.approx(1.0)
+    first = ensemble_files([logits, logits], tmp_path / "e1.jsonl", "mean-prob")
+    again = ensemble_files([tmp_path / "e1.jsonl", logits], tmp_path / "e2.jsonl", "mean-prob")
+    assert first.ensemble is None and again.ensemble is None  # no answers known
+    # an ensemble of identical members is that member; an ensemble of it and the member, too
+    for name in ("e1.jsonl", "e2.jsonl"):
+        [line] = [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]
+        assert line["scores"] == pytest.approx(log_softmax([2.0, 1.0, 0.0]))
+        assert math.fsum(line["probabilities"]) == pytest.approx(1.0)

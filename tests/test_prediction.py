@@ -182,3 +182,38 @@ def test_records_without_knowledge_need_retrieval_settings(trained_model, tmp_pa
 
 def test_data_errors_are_data_errors() -> None:
     assert issubclass(DataError, KearError)
+
+
+def test_predict_records_retrieves_knowledge_for_raw_records(trained_model, sample_knowledge, overrides) -> None:
+    from kear import load_model, predict_records
+
+    model, tokenizer = load_model(trained_model)
+    with_knowledge = predict_records(model, tokenizer, read_records(sample_knowledge))
+    raw = list(read_records(sample_file("questions.jsonl")))
+    # the model's saved settings name no index: it says so, rather than predicting without its knowledge
+    with pytest.raises(KearError, match=r"lack knowledge the model uses .*kg.index is not set"):
+        predict_records(model, tokenizer, raw)
+    retrieved = predict_records(model, tokenizer, raw, retrieval_overrides=overrides)
+    assert [p.id for p in retrieved] == [p.id for p in with_knowledge]
+    for a, b in zip(retrieved, with_knowledge):
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+
+
+def test_scores_are_the_log_softmax_of_the_models_logits(trained_model, sample_knowledge, tmp_path) -> None:
+    import torch
+
+    from kear import encode_records, load_model
+    from kear.inputs import ChoiceCollator
+    from kear.prediction import input_config
+
+    model, tokenizer = load_model(trained_model)
+    records = list(read_records(sample_knowledge))
+    batch = ChoiceCollator(tokenizer.pad_token_id)(list(encode_records(records, tokenizer, input_config(model))))
+    with torch.no_grad():
+        batch.pop("labels")
+        expected = torch.log_softmax(model.eval()(**batch).logits.float(), dim=-1)
+    out = tmp_path / "p.jsonl"
+    predict_file(trained_model, sample_knowledge, out, progress=False)
+    for row, row_expected in zip(lines(out), expected.tolist()):
+        assert row["scores"] == pytest.approx(row_expected, abs=1e-5)
+        assert sum(row["probabilities"]) == pytest.approx(1.0)

@@ -110,7 +110,10 @@ def test_two_processes_match_one(encoder, launcher, tiny_deberta, sample_knowled
     result = _two_processes(launcher, settings(model, sample_knowledge, two, *extra), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     # the run itself says it ran on 2 processes, and so do its results
-    assert "INFO kear.training: training on 2 processes (MULTI_CPU on cpu): global batch 4 = 2 per process" in result.stderr
+    assert (
+        "INFO kear.training: training on 2 processes (MULTI_CPU on cpu): global batch 4 = 2 per process"
+        in result.stderr
+    )
     single, double = (json.loads((run / "results.json").read_text()) for run in (one, two))
     assert (single["num_processes"], double["num_processes"]) == (1, 2)
     assert single["global_step"] == double["global_step"] == 12
