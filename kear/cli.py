@@ -144,20 +144,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .ensemble import ensemble_files
+    from .ensemble import check_request, ensemble_files
     from .prediction import predict_file
 
-    paths = list(args.predictions)
+    if args.models and not args.input:
+        raise KearError("--models needs --input: the records the models predict")
+    check_request(args.method, len(args.predictions) + len(args.models), args.dev)  # before any model runs
+    paths, names = list(args.predictions), {}
     with tempfile.TemporaryDirectory(prefix="kear-ensemble-") as folder:
-        if args.models:
-            if not args.input:
-                raise KearError("--models needs --input: the records the models predict")
-            for number, model in enumerate(args.models):
-                paths.append(Path(folder) / f"member-{number}.jsonl")
-                predict_file(model, args.input, paths[-1], batch_size=args.batch_size, progress=_progress(args))
+        for number, model in enumerate(args.models):
+            paths.append(Path(folder) / f"member-{number}.jsonl")
+            names[str(paths[-1])] = model  # reported by the model's name, not the temporary file's
+            predict_file(model, args.input, paths[-1], batch_size=args.batch_size, progress=_progress(args))
         report = ensemble_files(paths, args.output, args.method, args.dev)
     for name, value in report.members.items():
-        logger.info("member %s: accuracy %s", name, _accuracy_text(value))
+        logger.info("member %s: accuracy %s", names.get(name, name), _accuracy_text(value))
     weights = f" with weights {report.weights}" if report.weights else ""
     logger.info("ensemble (%s%s): accuracy %s", args.method, weights, _accuracy_text(report.ensemble))
     return 0
@@ -166,7 +167,14 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from .hub import push
 
-    where = push(args.model_dir, args.repo_id, dry_run=args.dry_run, private=args.private)
+    where = push(
+        args.model_dir,
+        args.repo_id,
+        dry_run=args.dry_run,
+        private=args.private,
+        license=args.license,
+        language=args.language,
+    )
     logger.info("%s %s", "wrote the upload folder" if args.dry_run else "pushed to", where)
     return 0
 
@@ -272,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("repo_id", help="the Hub repository, e.g. user/kear-deberta-v3-large")
     push.add_argument("--dry-run", metavar="FOLDER", help="write the folder that would be uploaded, and upload nothing")
     push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--license", help="the card's license, e.g. mit (default: the base model's, when known)")
+    push.add_argument("--language", default="en", help="the language of the questions, for the card (default en)")
     _add_common(push)
     push.set_defaults(func=cmd_push)
 

@@ -29,7 +29,8 @@ def _sample(name: str) -> str:
     return str(sample_file(name))
 
 
-OmegaConf.register_resolver("sample", _sample, replace=True)
+# OmegaConf 2.4 renamed register_new_resolver (and deprecated the old name)
+getattr(OmegaConf, "register_resolver", OmegaConf.register_new_resolver)("sample", _sample, replace=True)
 
 
 def _explain(error: OmegaConfBaseException, origin: str) -> ConfigError:
