@@ -112,6 +112,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     predictions = predict_records(
         model, tokenizer, records, args.batch_size, retrieval_overrides=args.overrides, progress=_progress(args)
     )
+    policy.report("input lines")
     if args.output:
         write_predictions(args.output, predictions)
     logger.info("%d records; accuracy %s", len(predictions), _accuracy_text(accuracy_of(predictions)))

@@ -6,11 +6,11 @@ Methods, over members that scored the same records:
 * ``mean-logit``: the average of their scores, then softmax (members' scores are log-probabilities, which differ
   from their logits by one constant per member and record: the softmax of the average is the same);
 * ``vote``: each member votes for its prediction; ties go to the higher average probability;
-* ``weighted``: a weighted average of probabilities, the weights searched on development predictions (never on
-  the predictions being combined).
+* ``weighted``: a weighted average of probabilities, the weights searched on development predictions of the same
+  members (never on the predictions being combined, whose accuracy that would flatter).
 
-The result is written in the same line format as ``kear predict``'s (``scores``: log-probabilities of the combined
-distribution), so it can be ensembled again.
+The result is written in the same line format as ``kear predict``'s (see :mod:`kear.evaluation`; ``scores``: the
+log-probabilities of the combined distribution), so it can be ensembled again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from retrieval.errors import DataError, KearError
 from retrieval.io import iter_json_lines
 
-from .evaluation import Prediction, accuracy_of, log_probabilities, write_predictions
+from .evaluation import Prediction, accuracy_of, write_predictions
 
 METHODS = ("mean-prob", "mean-logit", "vote", "weighted")
 
@@ -32,8 +32,9 @@ METHODS = ("mean-prob", "mean-logit", "vote", "weighted")
 def read_predictions(path: str | Path) -> list[Prediction]:
     """Prediction lines as written by ``kear predict``, ``kear evaluate`` or ``kear ensemble``.
 
-    Scores are read as log-probabilities; scores of any other scale (say, raw logits from another tool) are
-    normalised to log-probabilities (log-softmax), which keeps their softmax, so files of any origin combine alike.
+    ``scores`` are what counts (``prediction`` and ``probabilities`` are derived from them again). They are
+    normalised to log-probabilities (log-softmax) whatever their scale, so that raw logits, from an older file or
+    another tool, stand for the same distribution and combine like any other member.
     """
     out = []
     for number, line in iter_json_lines(path):
@@ -47,7 +48,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
             texts = line.get("choices")
             if texts is not None and len(texts) != len(labels):
                 raise ValueError("'choices' and 'labels' must have the same length")
-            out.append(Prediction(str(line["id"]), labels, log_probabilities(scores), answer, texts))
+            out.append(Prediction(str(line["id"]), labels, scores, answer, texts))
         except (KeyError, TypeError, ValueError) as error:
             missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise DataError(path, number, missing) from None
@@ -75,8 +76,16 @@ def align(members: Sequence[Sequence[Prediction]], names: Sequence[str]) -> list
     return aligned
 
 
-def combine(members: Sequence[Sequence[Prediction]], method: str = "mean-prob", weights: Sequence[float] | None = None):
-    """Combine aligned members (same records in the same order) into one list of predictions."""
+def combine(
+    members: Sequence[Sequence[Prediction]], method: str = "mean-prob", weights: Sequence[float] | None = None
+) -> list[Prediction]:
+    """Combine aligned members (same records in the same order, see :func:`align`) into one list of predictions.
+
+    Args:
+        members: each member's predictions.
+        method: one of :data:`METHODS`.
+        weights: one per member (required for ``weighted``, see :func:`search_weights`); equal by default.
+    """
     if method not in METHODS:
         raise KearError(f"unknown ensemble method '{method}'; choose from {', '.join(METHODS)}")
     if method == "weighted" and weights is None:
@@ -84,25 +93,29 @@ def combine(members: Sequence[Sequence[Prediction]], method: str = "mean-prob", 
     weights = list(weights) if weights is not None else [1.0] * len(members)
     if len(weights) != len(members):
         raise KearError(f"{len(weights)} weights for {len(members)} members")
+    if any(w < 0 for w in weights) or not sum(weights) > 0:
+        raise KearError(f"ensemble weights must be at least 0 and add up to more than 0, got {weights}")
     total = sum(weights)
     out = []
     for row in zip(*members):
-        first = row[0]
+        first, choices = row[0], range(len(row[0].labels))
         if method == "mean-logit":
-            scores = [sum(w * p.scores[i] for w, p in zip(weights, row)) / total for i in range(len(first.labels))]
-            scores = log_probabilities(scores)
+            # The members' scores are log-probabilities, not the logits: each is its logits minus their log-sum-exp,
+            # one constant per member and record. The weighted average shifts by the weighted average of those
+            # constants, the same for every choice, so its softmax is the softmax of the averaged logits.
+            scores = [sum(w * p.scores[i] for w, p in zip(weights, row)) / total for i in choices]
         else:
-            probabilities = [
-                sum(w * p.probabilities[i] for w, p in zip(weights, row)) / total for i in range(len(first.labels))
-            ]
+            member_probabilities = [p.probabilities for p in row]
+            probabilities = [sum(w * q[i] for w, q in zip(weights, member_probabilities)) / total for i in choices]
             if method == "vote":
-                votes = [sum(p.index == i for p in row) for i in range(len(first.labels))]
+                votes = [sum(p.index == i for p in row) for i in choices]
                 # a vote share, nudged by the average probability so that ties break toward it
-                scores = log_probabilities(
-                    [math.log((v + 1e-6 * q) / len(row)) if v or q else -1e30 for v, q in zip(votes, probabilities)]
-                )
+                scores = [
+                    math.log((v + 1e-6 * q) / len(row)) if v or q else -1e30 for v, q in zip(votes, probabilities)
+                ]
             else:
                 scores = [math.log(q) if q > 0 else -1e30 for q in probabilities]
+        # Prediction keeps scores as log-probabilities: the combined distribution, normalised
         out.append(Prediction(first.id, first.labels, scores, first.answer, first.texts))
     return out
 
@@ -140,6 +153,24 @@ def _accuracy(predictions: Sequence[Prediction]) -> float | None:
     return None if value != value else value
 
 
+def check_request(method: str, members: int, dev_paths: Sequence[str | Path] | None = None) -> None:
+    """Refuse an ensemble that cannot be made, or would mislead, before any work: an unknown method, fewer than two
+    members, ``weighted`` without development predictions (one per member), ``dev_paths`` for another method."""
+    if method not in METHODS:
+        raise KearError(f"unknown ensemble method '{method}'; choose from {', '.join(METHODS)}")
+    if members < 2:
+        raise KearError(f"an ensemble needs at least two members, got {members}")
+    if method == "weighted" and not dev_paths:
+        raise KearError(
+            "the weighted ensemble needs --dev: the same members' predictions on development records, where the "
+            "weights are tuned (tuning them on the predictions being combined would report a flattered accuracy)"
+        )
+    if method != "weighted" and dev_paths:
+        raise KearError(f"--dev is for the weighted ensemble; '{method}' has no weights to tune")
+    if dev_paths and len(dev_paths) != members:
+        raise KearError(f"{len(dev_paths)} development files for {members} members: give one per member, in order")
+
+
 def ensemble_files(
     paths: Sequence[str | Path],
     output: str | Path,
@@ -152,27 +183,16 @@ def ensemble_files(
         paths: the members' prediction files, on the same records.
         output: where the ensemble's prediction lines go.
         method: one of :data:`METHODS`.
-        dev_paths: for ``weighted``, the same members' predictions on development records (same order), where the
-            weights are searched; required, so that the weights are never tuned on the records they combine.
+        dev_paths: for ``weighted`` (and only for it, where they are required): the same members' predictions on
+            development records with answers, in the same order, where the weights are searched; so the weights
+            are never tuned on the records they combine.
     """
-    if method not in METHODS:
-        raise KearError(f"unknown ensemble method '{method}'; choose from {', '.join(METHODS)}")
-    if len(paths) < 2:
-        raise KearError("an ensemble needs at least two prediction files")
-    if method == "weighted" and not dev_paths:
-        raise KearError(
-            "the weighted ensemble needs --dev: the same members' predictions on development records, where the "
-            "weights are tuned (tuning them on the predictions being combined would report a flattered accuracy)"
-        )
-    if method != "weighted" and dev_paths:
-        raise KearError(f"--dev is for the weighted ensemble; '{method}' has no weights to tune")
+    check_request(method, len(paths), dev_paths)
     names = [str(p) for p in paths]
     members = align([read_predictions(p) for p in paths], names)
     report = EnsembleReport(members={name: _accuracy(m) for name, m in zip(names, members)})
     weights = None
     if method == "weighted":
-        if len(dev_paths) != len(paths):
-            raise KearError(f"{len(dev_paths)} development files for {len(paths)} members")
         weights = search_weights(align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths]))
     combined = combine(members, method, weights)
     report.ensemble, report.weights = _accuracy(combined), weights

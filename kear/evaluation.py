@@ -1,14 +1,21 @@
 """Scores per choice, predictions, and accuracy: what ``kear evaluate`` reports and the ensembles combine.
 
-A prediction line, the same from ``kear predict``, ``kear evaluate`` and ``kear ensemble``, is
-``{"id", "prediction", "prediction_text", "answer", "labels", "choices", "scores", "probabilities"}``:
+A prediction line, the same from ``kear predict``, ``kear evaluate`` and ``kear ensemble`` (and what
+:func:`kear.read_predictions` reads back), is one JSON object per record::
+
+    {"id": "q1", "prediction": "B", "prediction_text": "bank", "answer": "B", "labels": ["A", "B"],
+     "choices": ["park", "bank"], "scores": [-2.1269, -0.1269], "probabilities": [0.1192, 0.8808]}
 
 * ``prediction``: the label of the highest-scoring choice (``prediction_text``: its text);
 * ``answer``: the correct label when the input has it, ``null`` otherwise;
 * ``labels`` and ``choices``: the choices' labels and texts, in the input's order;
-* ``scores``: natural-log probabilities per choice (the log-softmax of a model's logits; for an ensemble, of its
-  combined distribution), so ``exp(scores)`` sums to 1;
-* ``probabilities``: ``exp(scores)``.
+* ``scores``: natural-log probabilities per choice: the log-softmax of a model's logits, or for an ensemble the
+  log of its combined distribution; ``logsumexp(scores) == 0``;
+* ``probabilities``: ``exp(scores)``, summing to 1.
+
+Reading lines back, scores on any other scale (raw logits from an older file or another tool) are normalised to
+log-probabilities (log-softmax): that keeps the distribution they stand for and the prediction, so files of any
+origin combine alike.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ class Prediction:
     Args:
         id: the record's id.
         labels: its choice labels.
-        scores: one natural-log probability per choice (see :func:`log_probabilities`).
+        scores: one score per choice, kept as natural-log probabilities: scores on another scale (logits) are
+            normalised with :func:`log_probabilities`, which keeps their softmax and their argmax.
         answer: the correct label, when known.
         texts: the choices' texts, when known.
     """
@@ -45,6 +53,9 @@ class Prediction:
     scores: list[float]
     answer: str | None = None
     texts: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.scores = log_probabilities(self.scores)
 
     @property
     def index(self) -> int:
@@ -56,7 +67,7 @@ class Prediction:
 
     @property
     def probabilities(self) -> list[float]:
-        return [math.exp(s) for s in log_probabilities(self.scores)]
+        return [math.exp(s) for s in self.scores]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "prediction": self.prediction}
@@ -70,7 +81,13 @@ class Prediction:
 
 
 def log_probabilities(values: Sequence[float]) -> list[float]:
-    """Log-softmax: any real scores per choice (logits, log-probabilities) as natural-log probabilities."""
+    """Log-softmax: real scores per choice (logits, log-probabilities) as natural-log probabilities.
+
+    Log-probabilities come back as they are (up to rounding); logits as their log-softmax.
+    """
+    if not values:
+        raise ValueError("no scores")
+    values = [float(v) for v in values]
     top = max(values)
     total = top + math.log(sum(math.exp(v - top) for v in values))
     return [v - total for v in values]
@@ -108,10 +125,11 @@ def choice_scores(
 
 
 def predictions_for(examples: Sequence[Example], logits: Sequence[list[float]], records=None) -> list[Prediction]:
-    """Predictions from examples and the model's logits (with choice texts when the records are given)."""
+    """Predictions from examples and the model's logits (with choice texts when the records are given); their
+    scores are the logits' log-softmax."""
     texts = [[c.text for c in r.choices] for r in records] if records is not None else [None] * len(examples)
     return [
-        Prediction(e.id, e.labels, log_probabilities(s), None if e.label < 0 else e.labels[e.label], t)
+        Prediction(e.id, e.labels, s, None if e.label < 0 else e.labels[e.label], t)
         for e, s, t in zip(examples, logits, texts)
     ]
 

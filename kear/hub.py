@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import yaml
@@ -63,15 +64,28 @@ def _read(folder: Path, name: str) -> Any:
     return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
 
 
+_ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/])")  # POSIX, home-relative and Windows absolute paths
+DATA_FILES = (".json", ".jsonl", ".parquet", ".arrow", ".csv", ".gz", ".txt")
+
+
 def without_local_paths(value: Any) -> Any:
-    """``value`` with every absolute path (``/...``, ``~/...``) replaced by its last component, at any depth."""
+    """``value`` with every absolute path (``/...``, ``~/...``, ``C:\\...``) replaced by its last component, at any
+    depth."""
     if isinstance(value, dict):
         return {key: without_local_paths(item) for key, item in value.items()}
     if isinstance(value, list):
         return [without_local_paths(item) for item in value]
-    if isinstance(value, str) and value.startswith(("/", "~")) and "\n" not in value:
-        return Path(value).name or value
+    if isinstance(value, str) and _ABSOLUTE.match(value) and "\n" not in value:
+        return PureWindowsPath(value).name if ":" in value[:2] else (Path(value).name or value)
     return value
+
+
+def _publishable(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Retrieval settings as they travel: no local paths, and the cache back at its default (a cache folder
+    named after the trainer's would otherwise appear in every user's working folder)."""
+    if not settings:
+        return settings
+    return {**without_local_paths(settings), "cache_dir": None}
 
 
 def _dataset(training: dict[str, Any]) -> str | None:
@@ -80,16 +94,18 @@ def _dataset(training: dict[str, Any]) -> str | None:
     if data.get("name"):
         return str(data["name"])
     train = str(data.get("train") or "")
-    return train if looks_like_hub_id(train) and not Path(train).exists() else None
+    local = Path(train).exists() or train.lower().endswith(DATA_FILES)
+    return train if looks_like_hub_id(train) and not local else None
 
 
 def _hyperparameters(training: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, Any]]:
     settings, inputs = training.get("training") or {}, training.get("inputs") or {}
-    length = settings.get("max_steps")
+    length, accumulation = settings.get("max_steps"), settings.get("gradient_accumulation_steps") or 1
+    batch = settings.get("batch_size")
     rows = [
         ("learning rate", settings.get("learning_rate")),
-        ("global batch size", settings.get("batch_size")),
-        ("gradient accumulation steps", settings.get("gradient_accumulation_steps")),
+        ("examples per optimizer step", None if batch is None else batch * accumulation),
+        ("gradient accumulation steps", accumulation),
         ("max steps" if length else "epochs", length or settings.get("epochs")),
         ("seed", settings.get("seed")),
         ("optimizer", f"AdamW (epsilon {settings.get('adam_epsilon')})"),
@@ -154,7 +170,7 @@ def model_card(model_dir: str | Path, repo_id: str, *, license: str | None = Non
         eval_results=eval_results,
     )
     settings = without_local_paths({k: v for k, v in training.items() if k != "retrieval"})
-    retrieval = without_local_paths(config.get("retrieval") or training.get("retrieval"))
+    retrieval = _publishable(config.get("retrieval") or training.get("retrieval"))
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -195,10 +211,12 @@ def build_upload_folder(
         shutil.copy2(shard, target / shard.name)
     if not (target / "results.json").exists() and (folder.parent / "results.json").is_file():
         shutil.copy2(folder.parent / "results.json", target / "results.json")
-    config = _read(target, "config.json")
-    (target / "config.json").write_text(json.dumps(without_local_paths(config), indent=2) + "\n", encoding="utf-8")
+    config = without_local_paths(_read(target, "config.json"))
+    config["retrieval"] = _publishable(config.get("retrieval"))
+    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if (target / "train_config.yaml").is_file():
         training = without_local_paths(_read(target, "train_config.yaml"))
+        training["retrieval"] = _publishable(training.get("retrieval"))
         (target / "train_config.yaml").write_text(yaml.safe_dump(training, sort_keys=False), encoding="utf-8")
     model_card(target, repo_id, license=license, language=language).save(target / "README.md")
     return target

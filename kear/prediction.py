@@ -67,7 +67,11 @@ def missing_sources(records: Sequence[Record], inputs: InputConfig) -> list[str]
 def ensure_knowledge(
     records: list[Record], inputs: InputConfig, retrieval: RetrievalConfig | None, progress: bool = False
 ) -> list[Record]:
-    """Add the knowledge the inputs use to records that lack it, with the model's retrieval settings."""
+    """Add the knowledge the inputs use to records that lack it, with the model's retrieval settings.
+
+    Raises :class:`KearError` (one line) when that knowledge is needed and cannot be retrieved: no settings, an
+    index that is not there, a corpus that cannot be read.
+    """
     sources = missing_sources(records, inputs)
     if not sources:
         return records
@@ -78,10 +82,10 @@ def ensure_knowledge(
         )
     try:
         return list(annotate(records, retrieval, sources, progress=progress))
-    except ConfigError as error:
+    except KearError as error:
         raise ConfigError(
             f"the records lack knowledge the model uses ({', '.join(sources)}), and retrieving it failed: {error} "
-            "(set the retrieval settings on the command line, e.g. kg.index=DIR, or give records with knowledge)"
+            "(override the model's retrieval settings, e.g. kg.index=DIR, or give records with knowledge)"
         ) from None
 
 
@@ -98,8 +102,10 @@ def predict_records(
     """Scores and predictions for records, with the knowledge the model was trained with.
 
     Records that lack that knowledge get it first, as ``kear predict`` does: retrieved with the retrieval settings
-    saved in the model (changed by ``retrieval_overrides``, e.g. ``["kg.index=indexes/conceptnet"]``). When it
-    cannot be retrieved, a :class:`KearError` says why; a model never predicts without its knowledge in silence.
+    saved in the model (changed by ``retrieval_overrides``, e.g. ``["kg.index=indexes/conceptnet"]``) and added to
+    the records in place, as :func:`retrieval.annotate` does. When it cannot be retrieved, a :class:`KearError`
+    says why in one line: a model never predicts without its knowledge in silence. Records that carry it are used
+    as they are. Each prediction's ``scores`` are the log-softmax of the model's logits.
 
     Args:
         model: a model from :func:`kear.load_model`.
@@ -240,4 +246,6 @@ def predict_file(
                     report.correct += prediction.answer == prediction.prediction
             report.written += len(predictions)
             bar.update(len(predictions))
+    if policy is not None:
+        policy.report("input lines")
     return report

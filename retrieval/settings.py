@@ -92,7 +92,8 @@ def load_settings(
         except OmegaConfBaseException as error:
             raise _explain(error, f"override '{override}'") from None
         except yaml.YAMLError as error:  # the value is parsed as YAML: say where it is malformed
-            raise ConfigError(f"override '{override}': invalid YAML value ({getattr(error, 'problem', error)})") from None
+            problem = getattr(error, "problem", error)
+            raise ConfigError(f"override '{override}': invalid YAML value ({problem})") from None
     try:
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as error:

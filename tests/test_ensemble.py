@@ -8,7 +8,7 @@ import pytest
 
 from kear.cli import main
 from kear.ensemble import align, combine, ensemble_files, read_predictions, search_weights
-from kear.evaluation import Prediction, write_predictions
+from kear.evaluation import Prediction, accuracy_of, write_predictions
 from retrieval import DataError, KearError
 
 from .conftest import write_lines
@@ -22,6 +22,16 @@ def softmax(scores: list[float]) -> list[float]:
 A = [Prediction("q1", ["A", "B", "C"], [2.0, 1.0, 0.0], "A"), Prediction("q2", ["A", "B", "C"], [0.0, 0.0, 3.0], "B")]
 B = [Prediction("q1", ["A", "B", "C"], [0.0, 3.0, 0.0], "A"), Prediction("q2", ["A", "B", "C"], [0.0, 2.0, 0.0], "B")]
 C = [Prediction("q1", ["A", "B", "C"], [1.0, 0.0, 0.0], "A"), Prediction("q2", ["A", "B", "C"], [0.0, 1.0, 0.0], "B")]
+# the logits A, B and C were made from (a Prediction keeps their log-softmax)
+LOGITS = {
+    "A": [[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]],
+    "B": [[0.0, 3.0, 0.0], [0.0, 2.0, 0.0]],
+    "C": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+}
+
+
+def flat(predictions) -> list[float]:
+    return [s for p in predictions for s in p.scores]
 
 
 def test_mean_probability_by_hand() -> None:
@@ -135,3 +145,92 @@ def test_scores_are_log_probabilities_and_other_scales_are_normalised(tmp_path: 
         [line] = [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]
         assert line["scores"] == pytest.approx(log_softmax([2.0, 1.0, 0.0]))
         assert math.fsum(line["probabilities"]) == pytest.approx(1.0)
+
+
+def test_predictions_keep_log_probabilities() -> None:
+    given = Prediction("q1", ["A", "B", "C"], [2.0, 1.0, 0.0])  # logits: kept as their log-softmax
+    assert given.scores == pytest.approx(log_softmax([2.0, 1.0, 0.0]))
+    assert math.log(math.fsum(math.exp(s) for s in given.scores)) == pytest.approx(0.0, abs=1e-12)
+    assert Prediction("q1", ["A", "B", "C"], given.scores).scores == pytest.approx(given.scores, abs=1e-15)
+    assert given.to_dict()["scores"] == given.scores and given.probabilities == pytest.approx(softmax([2, 1, 0]))
+    for method in ("mean-prob", "mean-logit", "vote"):
+        for p in combine([A, B, C], method):
+            assert math.fsum(p.probabilities) == pytest.approx(1.0), method
+            assert p.probabilities == pytest.approx([math.exp(s) for s in p.scores]), method
+
+
+def test_mean_logit_over_log_probabilities_is_mean_logit_over_logits() -> None:
+    # each member's log-probabilities are its logits less one constant: the average's softmax is unchanged
+    weights = [0.5, 0.2, 0.3]
+    for q, ensemble in enumerate(combine([A, B, C], "mean-logit", weights)):
+        members = [LOGITS[name][q] for name in "ABC"]
+        averaged = [sum(w * m[i] for w, m in zip(weights, members)) for i in range(3)]
+        assert ensemble.probabilities == pytest.approx(softmax(averaged)), q
+    shifted = [Prediction(p.id, p.labels, [s + 100.0 for s in p.scores], p.answer) for p in A]  # logits at any offset
+    assert flat(combine([shifted, B], "mean-logit")) == pytest.approx(flat(combine([A, B], "mean-logit")))
+
+
+def test_an_ensemble_of_ensembles_is_consistent(tmp_path: Path) -> None:
+    # in memory: the mean probability of (A, B) and C, weighted 2 to 1, is the mean probability of A, B and C
+    nested = combine([combine([A, B], "mean-prob"), C], "weighted", [2, 1])
+    assert flat(nested) == pytest.approx(flat(combine([A, B, C], "mean-prob")))
+    # the same for mean-logit: log-probabilities of an ensemble average like any member's
+    nested = combine([combine([A, B], "mean-logit"), C], "mean-logit", [2, 1])
+    assert flat(nested) == pytest.approx(flat(combine([A, B, C], "mean-logit")))
+    # through files: an ensemble's file reads back as the ensemble, and ensembles again like any member's file
+    a, b, c = (tmp_path / f"{n}.jsonl" for n in "abc")
+    for path, member in ((a, A), (b, B), (c, C)):
+        write_predictions(path, member)
+    for method in ("mean-prob", "mean-logit", "vote"):
+        ab = tmp_path / f"ab-{method}.jsonl"
+        ensemble_files([a, b], ab, method)
+        read = read_predictions(ab)
+        assert flat(read) == pytest.approx(flat(combine([A, B], method)))
+        again = tmp_path / f"ab-ab-{method}.jsonl"
+        ensemble_files([ab, ab], again, method)  # an ensemble of one ensemble, twice, is that ensemble
+        if method == "vote":  # a vote share, not the distribution voted on: the same predictions
+            assert [p.prediction for p in read_predictions(again)] == [p.prediction for p in read]
+        else:
+            assert flat(read_predictions(again)) == pytest.approx(flat(read))
+        mixed = ensemble_files([ab, c], tmp_path / f"ab-c-{method}.jsonl", method)
+        assert mixed.ensemble == accuracy_of(combine([read, C], method))
+
+
+def test_old_files_with_logits_combine_like_log_probabilities(tmp_path: Path) -> None:
+    # the same member written as raw logits (an older kear, another tool) and as log-probabilities
+    old = write_lines(
+        tmp_path / "old.jsonl",
+        [json.dumps({"id": p.id, "labels": p.labels, "scores": s, "answer": p.answer}) for p, s in zip(A, LOGITS["A"])],
+    )
+    new, b = tmp_path / "new.jsonl", tmp_path / "b.jsonl"
+    write_predictions(new, A)
+    write_predictions(b, B)
+    assert flat(read_predictions(old)) == pytest.approx(flat(read_predictions(new)))
+    for method in ("mean-prob", "mean-logit", "vote"):
+        ensemble_files([old, b], tmp_path / "from-old.jsonl", method)
+        ensemble_files([new, b], tmp_path / "from-new.jsonl", method)
+        from_old, from_new = (read_predictions(tmp_path / f"from-{n}.jsonl") for n in ("old", "new"))
+        assert flat(from_old) == pytest.approx(flat(from_new)), method
+
+
+def test_requests_that_cannot_work_are_refused_first(tmp_path: Path, capsys) -> None:
+    a = tmp_path / "a.jsonl"
+    write_predictions(a, A)
+    with pytest.raises(KearError, match="at least two members"):
+        ensemble_files([a], tmp_path / "e.jsonl")
+    with pytest.raises(KearError, match="1 development files for 2 members"):
+        ensemble_files([a, a], tmp_path / "e.jsonl", "weighted", [a])
+    with pytest.raises(KearError, match="the weighted ensemble needs --dev"):
+        ensemble_files([a, a], tmp_path / "e.jsonl", "weighted")
+    with pytest.raises(KearError, match="weights must be at least 0"):
+        combine([A, B], "weighted", [1.0, -1.0])
+    with pytest.raises(KearError, match="weights must be at least 0"):
+        combine([A, B], "weighted", [0.0, 0.0])
+    assert not (tmp_path / "e.jsonl").exists()
+    # with --models, before any model is loaded (these folders do not exist)
+    models = ["--models", str(tmp_path / "m1"), str(tmp_path / "m2"), "--input", str(a), "--no-progress"]
+    out = ["--output", str(tmp_path / "e.jsonl")]
+    assert main(["ensemble", *models, "--method", "weighted", *out]) == 1
+    assert capsys.readouterr().err.startswith("kear: error: the weighted ensemble needs --dev")
+    assert main(["ensemble", "--models", str(tmp_path / "m1"), *out]) == 1
+    assert capsys.readouterr().err.strip() == "kear: error: --models needs --input: the records the models predict"

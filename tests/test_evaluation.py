@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kear.cli import main
-from kear.evaluation import Prediction, accuracy_of, write_predictions
+from kear.evaluation import Prediction, accuracy_of, log_probabilities, write_predictions
 from kear.metrics import accuracy
 
 
@@ -66,5 +66,48 @@ def test_kear_evaluate_writes_predictions(trained_model: Path, sample_knowledge:
     )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 12 and {"id", "answer", "prediction", "scores", "probabilities"} <= set(rows[0])
+    for row in rows:  # log-probabilities, and their exponentials
+        assert math.fsum(math.exp(s) for s in row["scores"]) == pytest.approx(1.0)
+        assert row["probabilities"] == pytest.approx([math.exp(s) for s in row["scores"]])
     correct = sum(r["prediction"] == r["answer"] for r in rows) / 12
     assert f"accuracy {correct:.4f}" in caplog.text
+
+
+def test_log_probabilities() -> None:
+    logits = [3.0, 1.0, -2.0]
+    result = log_probabilities(logits)
+    total = math.fsum(math.exp(x) for x in logits)
+    assert result == pytest.approx([x - math.log(total) for x in logits])
+    assert log_probabilities(result) == pytest.approx(result, abs=1e-15)  # log-probabilities stay as they are
+    assert log_probabilities([x + 500 for x in logits]) == pytest.approx(result)  # any offset, no overflow
+    assert log_probabilities([1000.0, -1000.0]) == pytest.approx([0.0, -2000.0])
+    with pytest.raises(ValueError, match="no scores"):
+        log_probabilities([])
+    assert Prediction("q", ["A", "B", "C"], logits).scores == pytest.approx(result)
+
+
+def test_kear_evaluate_output_is_optional_and_kept_on_errors(
+    trained_model: Path, sample_knowledge: Path, tmp_path: Path, caplog, capsys
+) -> None:
+    from retrieval.data import sample_file
+
+    args = ["evaluate", "--model", str(trained_model), "--no-progress"]
+    assert main([*args, "--input", str(sample_knowledge)]) == 0  # the accuracy is the output
+    assert "12 records; accuracy" in caplog.text
+    out = tmp_path / "predictions.jsonl"
+    out.write_text("an earlier run\n")
+    # raw records, and a model whose settings name no index: one line, and the earlier file stays whole
+    assert main([*args, "--input", str(sample_file("questions.jsonl")), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kear: error: the records lack knowledge the model uses") and err.count("\n") == 1
+    assert out.read_text() == "an earlier run\n" and list(tmp_path.iterdir()) == [out]
+
+
+def test_kear_evaluate_skips_and_counts_bad_lines(trained_model: Path, sample_knowledge: Path, tmp_path: Path, caplog):
+    good = sample_knowledge.read_text().splitlines()
+    source = tmp_path / "some-bad.jsonl"
+    source.write_text("\n".join([*good[:2], "{broken", *good[2:]]) + "\n")
+    args = ["evaluate", "--model", str(trained_model), "--input", str(source), "--no-progress"]
+    assert main(args) == 1
+    assert main([*args, "--skip-invalid"]) == 0
+    assert "12 records; accuracy" in caplog.text and "skipped 1 invalid input lines" in caplog.text

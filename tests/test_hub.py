@@ -89,7 +89,7 @@ def test_model_card_content(dry_run: Path, trained_model) -> None:
     assert card.count("| dev accuracy |") == 1 and len(re.findall(r"^\| \d+ \| \d+ \| 0\.\d{4} \|$", card, re.M)) == 4
     for source in ("ConceptNet", "definition of the question concept", "Similar training questions"):
         assert source in card  # knowledge sources
-    assert "| learning rate | 0.003 |" in card and "| global batch size | 4 |" in card  # hyperparameters
+    assert "| learning rate | 0.003 |" in card and "| examples per optimizer step | 4 |" in card  # hyperparameters
     assert "| processes | 1 |" in card and "max_length: 64" in card
     assert card.count("relations:") == 1 and card.count("top_k:") == 1  # retrieval settings once
     assert re.search(r"^- torch \d", card, re.M) and re.search(r"^- transformers \d", card, re.M)  # versions
@@ -111,6 +111,12 @@ def test_hub_model_and_dataset_ids_reach_the_metadata(trained_model: Path, tmp_p
     meta = front_matter(model_card(folder, "someone/x").content)
     assert meta["base_model"] == "microsoft/deberta-v3-large" and meta["license"] == "mit"  # the base model's
     assert meta["datasets"] == ["tau/commonsense_qa"]
+    training["data"].update(name=None, train="data/train.jsonl")  # a local file, even one that is not here
+    (folder / "train_config.yaml").write_text(yaml.safe_dump(training))
+    assert "datasets" not in front_matter(model_card(folder, "someone/x").content)
+    training["training"].update(batch_size=8, gradient_accumulation_steps=4)
+    (folder / "train_config.yaml").write_text(yaml.safe_dump(training))
+    assert "| examples per optimizer step | 32 |" in model_card(folder, "someone/x").content
     [result] = meta["model-index"][0]["results"]
     assert result["dataset"]["type"] == "tau/commonsense_qa" and result["metrics"][0]["type"] == "accuracy"
     assert front_matter(model_card(folder, "someone/x", license="cc-by-4.0", language="fr").content)["license"] == (

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def test_every_input_format_gives_the_same_predictions(trained_model, sample_kno
             assert a == pytest.approx(b, abs=1e-5), name
 
 
-def test_line_format_and_knowledge(trained_model, sample_knowledge, tmp_path) -> None:
+def test_line_format_and_knowledge(trained_model, sample_knowledge, overrides, tmp_path) -> None:
     out = tmp_path / "p.jsonl"
     predict_file(trained_model, sample_knowledge, out, with_knowledge=True, progress=False)
     row = lines(out)[0]
@@ -83,6 +84,17 @@ def test_line_format_and_knowledge(trained_model, sample_knowledge, tmp_path) ->
     assert len(row["scores"]) == len(row["probabilities"]) == 5 and sum(row["probabilities"]) == pytest.approx(1)
     assert row["knowledge"]["choices"][0]["triple"] == [["milk", "AtLocation", "refrigerator"]]
     assert row["knowledge"]["question"]["qc_meaning"].startswith("milk:")
+    # knowledge retrieved on the fly is the knowledge shown
+    raw = tmp_path / "raw.jsonl"
+    predict_file(
+        trained_model,
+        sample_file("questions.jsonl"),
+        raw,
+        with_knowledge=True,
+        retrieval_overrides=overrides,
+        progress=False,
+    )
+    assert [r["knowledge"] for r in lines(raw)] == [r["knowledge"] for r in lines(out)]
 
 
 def test_a_stopped_run_continues_without_losing_or_repeating_lines(
@@ -184,25 +196,70 @@ def test_data_errors_are_data_errors() -> None:
     assert issubclass(DataError, KearError)
 
 
-def test_predict_records_retrieves_knowledge_for_raw_records(trained_model, sample_knowledge, overrides) -> None:
+def test_predict_records_retrieves_knowledge_for_raw_records(
+    trained_model, sample_knowledge, sample_config, overrides, tmp_path
+) -> None:
+    from dataclasses import asdict
+
     from kear import load_model, predict_records
 
     model, tokenizer = load_model(trained_model)
     with_knowledge = predict_records(model, tokenizer, read_records(sample_knowledge))
-    raw = list(read_records(sample_file("questions.jsonl")))
-    # the model's saved settings name no index: it says so, rather than predicting without its knowledge
+
+    def raw() -> list:
+        records = list(read_records(sample_file("questions.jsonl")))
+        assert not any(c.knowledge for r in records for c in r.choices)
+        return records
+
+    def same(predictions) -> None:
+        assert [p.id for p in predictions] == [p.id for p in with_knowledge]
+        for a, b in zip(predictions, with_knowledge):
+            assert a.scores == pytest.approx(b.scores, abs=1e-5), a.id
+
+    # the model's retrieval settings say where its knowledge comes from, as a model trained with
+    # data.retrieve saves them: raw records get that knowledge, as kear predict gives it
+    saved = model.config.retrieval
+    model.config.retrieval = asdict(sample_config)
+    records = raw()
+    same(predict_records(model, tokenizer, records))
+    assert records[0].choices[0].knowledge["triple"] == [["milk", "AtLocation", "refrigerator"]]  # added in place
+    # settings that cannot work: one line saying why, never predictions made without the knowledge
+    missing = [f"kg.index={tmp_path / 'no-such-index'}"]
+    with pytest.raises(KearError, match=r"lack knowledge the model uses \(dict, kg, train\).*not a ConceptNet index"):
+        predict_records(model, tokenizer, raw(), retrieval_overrides=missing)
+    # this model's saved settings name no index (it was trained on records that had their knowledge already)
+    model.config.retrieval = saved
     with pytest.raises(KearError, match=r"lack knowledge the model uses .*kg.index is not set"):
-        predict_records(model, tokenizer, raw)
-    retrieved = predict_records(model, tokenizer, raw, retrieval_overrides=overrides)
-    assert [p.id for p in retrieved] == [p.id for p in with_knowledge]
-    for a, b in zip(retrieved, with_knowledge):
-        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+        predict_records(model, tokenizer, raw())
+    # where the indexes are, given as overrides
+    same(predict_records(model, tokenizer, raw(), retrieval_overrides=overrides))
+    # records that carry their knowledge need no retrieval settings at all
+    same(predict_records(model, tokenizer, read_records(sample_knowledge), retrieval_overrides=missing))
+
+
+def test_kear_evaluate_retrieves_like_predict_records(
+    trained_model, sample_knowledge, overrides, tmp_path, capsys
+) -> None:
+    expected = tmp_path / "expected.jsonl"
+    args = ["evaluate", "--model", str(trained_model), "--no-progress", "--output"]
+    assert main([*args, str(expected), "--input", str(sample_knowledge)]) == 0
+    raw = tmp_path / "raw.jsonl"
+    assert main([*args, str(raw), "--input", str(sample_file("questions.jsonl")), *overrides]) == 0
+    assert [r["id"] for r in lines(raw)] == [r["id"] for r in lines(expected)]
+    for got, want in zip(lines(raw), lines(expected)):
+        assert got["scores"] == pytest.approx(want["scores"], abs=1e-5)
+    # without the indexes: one line, no traceback, nothing written
+    failed = tmp_path / "failed.jsonl"
+    assert main([*args, str(failed), "--input", str(sample_file("questions.jsonl"))]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kear: error: the records lack knowledge the model uses") and err.count("\n") == 1
+    assert not failed.exists()
 
 
 def test_scores_are_the_log_softmax_of_the_models_logits(trained_model, sample_knowledge, tmp_path) -> None:
     import torch
 
-    from kear import encode_records, load_model
+    from kear import encode_records, load_model, predict_records
     from kear.inputs import ChoiceCollator
     from kear.prediction import input_config
 
@@ -211,9 +268,19 @@ def test_scores_are_the_log_softmax_of_the_models_logits(trained_model, sample_k
     batch = ChoiceCollator(tokenizer.pad_token_id)(list(encode_records(records, tokenizer, input_config(model))))
     with torch.no_grad():
         batch.pop("labels")
-        expected = torch.log_softmax(model.eval()(**batch).logits.float(), dim=-1)
+        logits = model.eval()(**batch).logits.float()
+    assert torch.logsumexp(logits, dim=-1).abs().min() > 1e-3  # logits are not log-probabilities themselves
+    expected = torch.log_softmax(logits, dim=-1).tolist()
     out = tmp_path / "p.jsonl"
     predict_file(trained_model, sample_knowledge, out, progress=False)
-    for row, row_expected in zip(lines(out), expected.tolist()):
+    evaluated = tmp_path / "e.jsonl"
+    args = ["evaluate", "--model", str(trained_model), "--input", str(sample_knowledge), "--output", str(evaluated)]
+    assert main([*args, "--no-progress"]) == 0
+    in_memory = predict_records(model, tokenizer, records)
+    for row, other, prediction, row_expected in zip(lines(out), lines(evaluated), in_memory, expected):
         assert row["scores"] == pytest.approx(row_expected, abs=1e-5)
-        assert sum(row["probabilities"]) == pytest.approx(1.0)
+        assert other["scores"] == pytest.approx(row["scores"], abs=1e-6)
+        assert prediction.scores == pytest.approx(row["scores"], abs=1e-6)
+        assert math.log(math.fsum(math.exp(s) for s in row["scores"])) == pytest.approx(0.0, abs=1e-9)
+        assert row["probabilities"] == pytest.approx([math.exp(s) for s in row["scores"]])
+        assert math.fsum(row["probabilities"]) == pytest.approx(1.0)
