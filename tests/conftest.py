@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# tests never touch the network: the Hub libraries read only their caches (tests/test_offline.py points them at a
+# local port instead, to check what a user without network sees)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

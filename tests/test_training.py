@@ -124,6 +124,20 @@ def test_two_processes_match_one(encoder, launcher, tiny_deberta, sample_knowled
         assert losses(two) == pytest.approx(losses(one), rel=1e-4)
 
 
+def test_fsdp_on_cpu_processes_is_refused_not_run_as_something_else(tiny_deberta, sample_knowledge, tmp_path) -> None:
+    # accelerate runs FSDP only over GPUs; on CPUs it would quietly be plain data parallel (docs/training.md)
+    config = REPO / "configs" / "accelerate" / "fsdp.yaml"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", "2"]
+    command += ["--mixed_precision", "no", "-m", "kear.cli", "train", "--no-progress"]
+    command += settings(tiny_deberta, sample_knowledge, tmp_path / "run", "training.max_steps=1")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=environment)
+    assert result.returncode != 0
+    assert "kear: error: the accelerate config asks for FSDP, but accelerate runs it only on GPUs" in result.stderr
+    # the launcher reports its failed children with a traceback of its own; none comes from kear
+    assert f'File "{REPO / "kear"}' not in result.stderr and not (tmp_path / "run" / "best").exists()
+
+
 def test_packaged_minilm_trains_through_the_same_path(sample_knowledge, tmp_path: Path) -> None:
     config = load_settings(
         TrainConfig,
