@@ -101,11 +101,14 @@ def _accuracy_text(value: float | None) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from retrieval import read_records
+    from retrieval.io import check_output
 
     from .evaluation import accuracy_of, write_predictions
     from .modeling import load_model
     from .prediction import predict_records
 
+    if args.output and args.output != "-":
+        check_output(args.output, [args.input])  # before any work
     model, tokenizer = load_model(args.model)
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     records = read_records(args.input, split=args.split, policy=policy)
@@ -114,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     policy.report("input lines")
     if args.output:
-        write_predictions(args.output, predictions)
+        write_predictions(args.output, predictions, inputs=[args.input])
     logger.info("%d records; accuracy %s", len(predictions), _accuracy_text(accuracy_of(predictions)))
     return 0
 
@@ -132,6 +135,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         policy=ErrorPolicy(skip_invalid=args.skip_invalid),
         retrieval_overrides=args.overrides,
         progress=_progress(args),
+        overwrite=args.overwrite,
     )
     logger.info(
         "%d predictions written (%d from an earlier run); accuracy %s",
@@ -256,10 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
         predict, "records in any format retrieve reads, or - for stdin", "retrieval settings, e.g. kg.index=DIR"
     )
     predict.add_argument(
-        "--output", required=True, help="prediction lines (JSONL), continued if it exists; - for stdout"
+        "--output",
+        required=True,
+        help="prediction lines (JSONL), continued if this model wrote them from this input; - for stdout",
     )
     predict.add_argument("--batch-size", type=int, default=16, help="records per forward pass")
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
+    predict.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
+    )
     _add_common(predict)
     predict.set_defaults(func=cmd_predict)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from retrieval import RetrievalConfig, ingest_conceptnet, ingest_wiktionary, load_settings, retrieve_file
 from retrieval.data.demo import demo_file
+from retrieval.io import check_output, output_lock
 
 from .config import TrainConfig
 from .ensemble import ensemble_files
@@ -29,6 +30,7 @@ from .prediction import predict_file
 from .training import train
 
 logger = logging.getLogger(__name__)
+MARKER = ".kear-demo"  # marks a demo's folder, which a rerun may fill again
 
 
 @dataclass
@@ -102,9 +104,18 @@ def _train(
 def run_demo(
     workdir: str | Path | None = None, settings: DemoSettings | None = None, progress: bool = True
 ) -> DemoResult:
-    """Run the demo; files go to ``workdir`` (a new temporary folder by default)."""
+    """Run the demo; files go to ``workdir`` (a new temporary folder by default; an existing one must be empty or
+    an earlier demo's, whose files are replaced)."""
     settings = settings or DemoSettings()
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kear-demo-"))
+    check_output(workdir, folder=True, owned=lambda folder: (folder / MARKER).is_file())
+    with output_lock(workdir):
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / MARKER).write_text("files of kear demo: a rerun replaces them\n", encoding="utf-8")
+        return _run(workdir, settings, progress)
+
+
+def _run(workdir: Path, settings: DemoSettings, progress: bool) -> DemoResult:
     indexes = workdir / "indexes"
     logger.info("demo: indexes and knowledge in %s", workdir)
     ingest_conceptnet(demo_file("conceptnet-assertions.csv"), indexes / "conceptnet", progress=False)
@@ -122,11 +133,9 @@ def run_demo(
     rows, dev_files, test_files = [], [], []
     for name, folder in [plain, *models]:
         dev, test = predictions / f"dev-{name}.jsonl", predictions / f"test-{name}.jsonl"
-        predictions.mkdir(parents=True, exist_ok=True)
-        dev.unlink(missing_ok=True)
-        test.unlink(missing_ok=True)
-        dev_report = predict_file(folder, workdir / "dev.knowledge.jsonl", dev, progress=False)
-        test_report = predict_file(folder, demo_file("test.jsonl"), test, progress=False)  # retrieves on the fly
+        dev_report = predict_file(folder, workdir / "dev.knowledge.jsonl", dev, progress=False, overwrite=True)
+        # the test questions are raw: their knowledge is retrieved on the fly
+        test_report = predict_file(folder, demo_file("test.jsonl"), test, progress=False, overwrite=True)
         label = "without knowledge" if name.startswith("no-") else f"with knowledge, seed {name.rsplit('seed', 1)[1]}"
         rows.append((label, dev_report.accuracy, test_report.accuracy))
         if not name.startswith("no-"):

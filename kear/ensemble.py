@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.errors import DataError, KearError
-from retrieval.io import iter_json_lines
+from retrieval.io import check_output, iter_json_lines
 
 from .evaluation import Prediction, accuracy_of, write_predictions
 
@@ -188,6 +188,9 @@ def ensemble_files(
             are never tuned on the records they combine.
     """
     check_request(method, len(paths), dev_paths)
+    inputs = [*paths, *(dev_paths or ())]
+    if str(output) != "-":
+        check_output(output, inputs)
     names = [str(p) for p in paths]
     members = align([read_predictions(p) for p in paths], names)
     report = EnsembleReport(members={name: _accuracy(m) for name, m in zip(names, members)})
@@ -196,5 +199,5 @@ def ensemble_files(
         weights = search_weights(align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths]))
     combined = combine(members, method, weights)
     report.ensemble, report.weights = _accuracy(combined), weights
-    write_predictions(output, combined)
+    write_predictions(output, combined, inputs=inputs)
     return report

@@ -140,6 +140,7 @@ def accuracy_of(predictions: Iterable[Prediction]) -> float:
     return accuracy([p.index for p in known], [p.labels.index(p.answer) for p in known])
 
 
-def write_predictions(path: str | Path, predictions: Iterable[Prediction]) -> int:
-    """Write prediction lines (JSONL, atomically; ``-`` for stdout). Returns how many."""
-    return write_json_lines(path, (prediction.to_dict() for prediction in predictions))
+def write_predictions(path: str | Path, predictions: Iterable[Prediction], *, inputs: Iterable[str | Path] = ()) -> int:
+    """Write prediction lines (JSONL, atomically; ``-`` for stdout), never over one of ``inputs``. Returns how
+    many."""
+    return write_json_lines(path, (prediction.to_dict() for prediction in predictions), inputs=inputs)

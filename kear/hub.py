@@ -195,6 +195,15 @@ def model_card(model_dir: str | Path, repo_id: str, *, license: str | None = Non
     )
 
 
+def is_upload_folder(folder: Path) -> bool:
+    """Whether a folder is one that ``kear push --dry-run`` wrote (only those are replaced by another)."""
+    try:
+        config = _read(folder, "config.json") if (folder / "README.md").is_file() else None
+    except ValueError:
+        return False
+    return isinstance(config, dict) and config.get("model_type") == "kear"
+
+
 def build_upload_folder(
     model_dir: str | Path, target: Path, repo_id: str, *, license: str | None = None, language: str = "en"
 ) -> Path:
@@ -249,7 +258,7 @@ def push(
     uploaded in a single commit.
     """
     if dry_run is not None:
-        with atomic_path(dry_run) as staging:
+        with atomic_path(dry_run, folder=True, inputs=[model_dir], owned=is_upload_folder) as staging:
             build_upload_folder(model_dir, staging, repo_id, license=license, language=language)
         return str(dry_run)
     with tempfile.TemporaryDirectory(prefix="kear-push-") as folder:

@@ -9,19 +9,22 @@ they belong to the same records, and continues after them: no line is lost and n
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from tqdm.auto import tqdm
 
 from retrieval import RetrievalConfig, annotate, read_records
 from retrieval.errors import ConfigError, ErrorPolicy, KearError
+from retrieval.io import check_output, output_lock
 from retrieval.records import Record
 from retrieval.settings import load_settings
 
@@ -163,10 +166,42 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _written_lines(path: Path) -> list[dict]:
-    """The complete prediction lines of an earlier run; a torn last line is cut off the file."""
-    if not path.is_file():
-        return []
+def model_identity(model: KearModel) -> str:
+    """A fingerprint of a model's weights and input settings: a sample of every tensor (its first values), so a
+    copy of the model (say, an upload folder) has the same one and another seed or checkpoint another."""
+    digest = hashlib.sha1(json.dumps([model.config.inputs, model.config.head], sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().reshape(-1)[:256].float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    """Where kear says what wrote a prediction file: which model, from which input, with which settings."""
+    return path.with_name(f".{path.name}.kear.json")
+
+
+def _resume(path: Path, identity: dict[str, Any], overwrite: bool) -> list[dict] | None:
+    """The prediction lines an earlier run of the same model on the same input left in ``path``, to continue
+    after; ``None`` when the output is to be started afresh (it is new or empty, or ``overwrite`` replaces it).
+
+    An output that kear did not write for this model, input and settings is not touched: an error. Only in kear's
+    own file is a torn last line (a run killed mid-write) cut off.
+    """
+    sidecar = _sidecar(path)
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
+    except (OSError, ValueError):
+        recorded = None
+    if not path.exists() or path.stat().st_size == 0 or (overwrite and recorded != identity):
+        return None
+    if recorded != identity:
+        if recorded is None:
+            why = "kear has no record of writing it"
+        else:
+            changed = [key for key in identity if recorded.get(key) != identity[key]]
+            why = f"it was written with another {' and another '.join(changed)}"
+        raise KearError(f"{path}: exists and {why}; give --overwrite to replace it, or another --output")
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
     if end < len(data):
@@ -177,7 +212,7 @@ def _written_lines(path: Path) -> list[dict]:
         try:
             lines.append(orjson.loads(line))
         except orjson.JSONDecodeError:
-            raise KearError(f"{path}:{number}: not a prediction line; give another --output or remove it") from None
+            raise KearError(f"{path}:{number}: not a prediction line; give --overwrite or another --output") from None
     return lines
 
 
@@ -193,13 +228,16 @@ def predict_file(
     policy: ErrorPolicy | None = None,
     retrieval_overrides: Sequence[str] = (),
     progress: bool = True,
+    overwrite: bool = False,
 ) -> PredictReport:
     """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
 
     Args:
         model_source: a model folder (``kear train``'s ``best``, or one ``kear push --dry-run`` wrote) or a Hub id.
         source: records in any format ``kear retrieve`` reads.
-        output: prediction lines; an existing file from an interrupted run is continued.
+        output: prediction lines. An existing file that an interrupted run of the same model wrote from the same
+            input with the same settings is continued; any other existing file is an error (a regular file is
+            replaced with ``overwrite``). A second run on the same output fails at once.
         batch_size: records per forward pass.
         chunk: records read, retrieved and written together.
         with_knowledge: add the knowledge used to each line.
@@ -207,35 +245,58 @@ def predict_file(
         policy: what to do with invalid input lines.
         retrieval_overrides: ``key=value`` changes to the model's retrieval settings (say, where its indexes are).
         progress: show a progress bar.
+        overwrite: replace an existing output that is not this run's to continue.
     """
-    model, tokenizer = load_model(model_source)
-    retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before it reads anything
-    report = PredictReport()
     to_stdout = str(output) == "-"
-    if not to_stdout:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-    earlier = [] if to_stdout else _written_lines(Path(output))
-    for line in earlier:
-        if line.get("answer") is not None:
-            report.answered += 1
-            report.correct += line["answer"] == line["prediction"]
-    records = read_records(source, split=split, policy=policy)
-    for number, line in enumerate(earlier, start=1):
-        record = next(records, None)
-        if record is None or record.id != line.get("id"):
-            found = "nothing" if record is None else f"'{record.id}'"
-            raise KearError(
-                f"{output}:{number}: holds a prediction for '{line.get('id')}' but the input has {found} there; "
-                "give another --output or remove it"
-            )
-    report.resumed = len(earlier)
-    if earlier:
-        logger.info("continuing %s after its %d predictions", output, len(earlier))
-    opened = contextlib.nullcontext(sys.stdout.buffer) if to_stdout else open(output, "ab")  # noqa: SIM115
-    bar = tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress)
-    with opened as handle, contextlib.closing(bar):
+    report = PredictReport()
+    with contextlib.ExitStack() as stack:
+        if not to_stdout:  # a second writer of the same output fails here, before it loads anything
+            output = check_output(output, [source, model_source])
+            stack.enter_context(output_lock(output))
+        model, tokenizer = load_model(model_source)
+        retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before it reads anything
+        handle = sys.stdout.buffer if to_stdout else None
+        earlier: list[dict] = []
+        if not to_stdout:
+            identity = {
+                "model": model_identity(model),
+                "input": "<stdin>" if str(source) == "-" else os.path.abspath(source),
+                "split": split,
+                "retrieval settings": list(retrieval_overrides),
+                "knowledge in the lines": with_knowledge,
+            }
+            resumed = _resume(output, identity, overwrite)
+            if resumed is not None:
+                earlier, handle = resumed, stack.enter_context(open(output, "ab"))
+
+        def start() -> IO[bytes]:
+            """Start the output afresh, once there is something to write: a failed start changes nothing."""
+            output.write_bytes(b"")
+            _sidecar(output).write_text(json.dumps(identity, indent=2), encoding="utf-8")
+            return stack.enter_context(open(output, "ab"))
+
+        for line in earlier:
+            if line.get("answer") is not None:
+                report.answered += 1
+                report.correct += line["answer"] == line["prediction"]
+        records = read_records(source, split=split, policy=policy)
+        for number, line in enumerate(earlier, start=1):
+            record = next(records, None)
+            if record is None or record.id != line.get("id"):
+                found = "nothing" if record is None else f"'{record.id}'"
+                raise KearError(
+                    f"{output}:{number}: holds a prediction for '{line.get('id')}' but the input has {found} there; "
+                    "give --overwrite or another --output"
+                )
+        report.resumed = len(earlier)
+        if earlier:
+            logger.info("continuing %s after its %d predictions", output, len(earlier))
+        bar = stack.enter_context(
+            contextlib.closing(tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress))
+        )
         for batch in _chunks(records, chunk):
             predictions = predict_records(model, tokenizer, batch, batch_size, retrieval_overrides=retrieval_overrides)
+            handle = handle or start()
             handle.write(b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch)))
             handle.flush()
             if not to_stdout:
@@ -246,6 +307,8 @@ def predict_file(
                     report.correct += prediction.answer == prediction.prediction
             report.written += len(predictions)
             bar.update(len(predictions))
+        if handle is None:  # no records at all: their predictions are an empty file
+            start()
     if policy is not None:
         policy.report("input lines")
     return report

@@ -12,6 +12,7 @@ without a GPU, the processes join over gloo on the CPU. A run writes into ``trai
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
@@ -37,7 +39,8 @@ from transformers import AutoTokenizer
 
 from retrieval import annotate, read_records
 from retrieval.errors import ConfigError, KearError
-from retrieval.settings import save_settings
+from retrieval.io import output_lock
+from retrieval.settings import save_settings, settings_dict
 
 from .checkpoint import load_tree, replace_folder, rng_state, save_tree, set_rng_state
 from .config import TrainConfig
@@ -441,10 +444,68 @@ def flat_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# Settings that may change when a run resumes: they change how it reports and how fast, not what it computes.
+RESUMABLE_CHANGES = (
+    "training.output_dir",
+    "training.resume",
+    "training.report_to",
+    "training.num_workers",
+    "training.logging_steps",
+    "training.save_steps",
+    "training.eval_batch_size",
+)
+
+
+def check_output_dir(config: TrainConfig) -> None:
+    """Refuse an ``output_dir`` that holds what kear did not write, or a run of other settings it would resume.
+
+    Resuming continues a run exactly; with other settings it would train nothing new (a finished run) or mix two
+    runs, and overwrite the record of the first. Raises ``ConfigError`` naming the first differences.
+    """
+    output = Path(config.training.output_dir)
+    saved = output / "train_config.yaml"
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"training.output_dir: {output} is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not saved.is_file():
+        raise ConfigError(f"training.output_dir: {output} holds files kear did not write; give a new or empty folder")
+    if not (config.training.resume and (output / "checkpoint" / "trainer_state.json").is_file()):
+        return
+    try:
+        before = flat_settings(yaml.safe_load(saved.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, AttributeError):
+        raise ConfigError(f"{saved}: unreadable; set training.resume=false to start the run over") from None
+    now = flat_settings(settings_dict(config))
+    changed = [
+        k for k in sorted(before.keys() | now.keys()) if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES
+    ]
+    if changed:
+        shown = "; ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} now" for k in changed[:3])
+        raise ConfigError(
+            f"training.output_dir: {output} holds a run with other settings ({shown}); set training.resume=false to "
+            "start it over, or choose another output_dir"
+        )
+
+
+def remove_leftovers(output: Path) -> None:
+    """What a killed run left half-written in ``output_dir``: staging folders of checkpoints and models."""
+    for pattern in (".checkpoint-*.tmp", ".best.tmp", ".*.old"):
+        for leftover in output.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def train(config: TrainConfig, progress: bool = True) -> TrainResult:
-    """Fine-tune a model as the settings say; resumes from ``output_dir/checkpoint`` when there is one."""
+    """Fine-tune a model as the settings say; resumes from ``output_dir/checkpoint`` when there is one.
+
+    ``output_dir`` must be new, empty, or a run of kear's; a run with other settings is resumed only on request
+    (``training.resume=false`` starts it over). One run at a time writes an ``output_dir``.
+    """
     if not config.data.train:
         raise KearError("data.train is not set: give the training records (e.g. data.train=train.jsonl)")
-    run = _Run(config, progress)
-    run.build()
-    return run.run()
+    check_output_dir(config)
+    output = Path(config.training.output_dir)
+    with output_lock(output) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+        if output.is_dir():
+            remove_leftovers(output)
+        run = _Run(config, progress)
+        run.build()
+        return run.run()

@@ -1,26 +1,89 @@
-"""File helpers shared by every reader and writer: compressed input, JSONL lines, atomic output."""
+"""File helpers shared by every reader and writer: compressed input, JSONL lines, and the output policy.
+
+The output policy, the same for every command:
+
+* outputs go only to regular files, or to new paths (a folder output: to a new or empty folder, or one of kear's
+  own of the same kind); never to a device, a pipe, a link, or a path that is also an input;
+* they are written atomically: a temporary sibling (``.NAME.*.tmp``) moved into place when complete, so a failed
+  or killed run changes no existing file;
+* one writer at a time: a second run on the same output fails at once (a lock beside it, ``.NAME.kear-lock``);
+  the writer that holds the lock removes what killed runs left beside the output.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
+import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from isal import igzip, igzip_threaded  # ISA-L inflates gzip about three times faster than zlib
+from isal import igzip, igzip_threaded, isal_zlib  # ISA-L inflates gzip about three times faster than zlib
 
-from .errors import DataError, ErrorPolicy
+from .errors import DataError, ErrorPolicy, KearError
+
+# A JSONL line longer than this is refused before it is parsed: memory stays bounded whatever the input. Records
+# cut their texts far below it (see records.py); this only stops what no record could be.
+MAX_LINE_BYTES = 256 << 20
+_READ_ERRORS = (OSError, EOFError, zlib.error, isal_zlib.error)
+
+
+class _Named(io.RawIOBase):
+    """A binary stream whose read errors (a truncated or corrupt ``.gz``, a failing disk) name its file."""
+
+    def __init__(self, stream: IO[bytes], path: Path) -> None:
+        super().__init__()
+        self.stream, self.path = stream, path
+
+    def _fail(self, error: BaseException) -> DataError:
+        reason = str(error).strip() or type(error).__name__
+        if isinstance(error, EOFError) or "end-of-stream" in reason:
+            reason = "the compressed file is cut short (truncated download?)"
+        elif self.path.suffix == ".gz" and not isinstance(error, FileNotFoundError):
+            reason = f"not a readable gzip file ({reason})"
+        return DataError(self.path, None, f"cannot read: {reason}")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        try:
+            return self.stream.readinto(buffer)
+        except _READ_ERRORS as error:
+            raise self._fail(error) from None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.stream.read(size)
+        except _READ_ERRORS as error:
+            raise self._fail(error) from None
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return self.stream.readline(-1 if size is None else size)
+        except _READ_ERRORS as error:
+            raise self._fail(error) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(*_READ_ERRORS):
+            self.stream.close()
+        super().close()
 
 
 def open_binary(path: str | Path, threaded: bool = True) -> IO[bytes]:
     """Open a file for reading bytes, inflating ``.gz`` files on the fly (never to disk).
+
+    Read errors, a truncated or corrupt ``.gz`` among them, raise :class:`DataError` naming the file.
 
     Args:
         path: the file.
@@ -28,9 +91,31 @@ def open_binary(path: str | Path, threaded: bool = True) -> IO[bytes]:
             line overlaps with decompression; a caller that reads big blocks is faster without it.
     """
     path = Path(path)
-    if path.suffix == ".gz":
-        return igzip_threaded.open(path, "rb", threads=1) if threaded else igzip.open(path, "rb")
-    return open(path, "rb")
+    try:
+        if path.suffix == ".gz":
+            stream = igzip_threaded.open(path, "rb", threads=1) if threaded else igzip.open(path, "rb")
+        else:
+            stream = open(path, "rb")  # noqa: SIM115  (closed by the wrapper)
+    except IsADirectoryError:
+        raise DataError(path, None, "is a folder, not a file") from None
+    except FileNotFoundError:
+        raise DataError(path, None, "no such file") from None
+    except OSError as error:
+        raise DataError(path, None, f"cannot read: {error.strerror or error}") from None
+    return _Named(stream, path)  # type: ignore[return-value]
+
+
+def _lines(stream: IO[bytes], name: str, policy: ErrorPolicy) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines, none longer than :data:`MAX_LINE_BYTES` (longer ones are refused, or skipped whole)."""
+    number = 0
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            policy.handle(DataError(name, number, f"line longer than {MAX_LINE_BYTES >> 20} MiB"))
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            continue
+        yield number, line
 
 
 def iter_json_lines(path: str | Path, policy: ErrorPolicy | None = None) -> Iterator[tuple[int, Any]]:
@@ -44,13 +129,15 @@ def iter_json_lines(path: str | Path, policy: ErrorPolicy | None = None) -> Iter
     with contextlib.ExitStack() as stack:
         if stream is not sys.stdin.buffer:
             stack.enter_context(stream)
-        for number, line in enumerate(stream, start=1):
+        for number, line in _lines(stream, name, policy):
             if not line.strip():
                 continue
             try:
                 yield number, orjson.loads(line)
             except orjson.JSONDecodeError as error:
                 policy.handle(DataError(name, number, f"invalid JSON ({error.args[0].split(':')[0]})"))
+            except RecursionError:  # orjson refuses nesting beyond its limit with this
+                policy.handle(DataError(name, number, "JSON nested too deeply"))
 
 
 def dump_json_line(obj: Any) -> bytes:
@@ -58,49 +145,146 @@ def dump_json_line(obj: Any) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
-def write_json_lines(path: str | Path, objects: Iterable[Any]) -> int:
-    """Write objects as JSONL, atomically (``-`` writes to stdout). Returns how many were written."""
+def write_json_lines(path: str | Path, objects: Iterable[Any], *, inputs: Iterable[str | Path] = ()) -> int:
+    """Write objects as JSONL, atomically (``-`` writes to stdout). Returns how many were written.
+
+    Args:
+        path: the output (see the output policy in this module's docstring).
+        objects: what to write, one line each.
+        inputs: the files the objects come from; the output may not be one of them.
+    """
     count = 0
-    with atomic_writer(path) as handle:
+    with atomic_writer(path, inputs=inputs) as handle:
         for obj in objects:
             handle.write(dump_json_line(obj))
             count += 1
     return count
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+def _local(paths: Iterable[str | Path | None]) -> list[Path]:
+    """The inputs that are local paths (not ``-``, not a Hub id that names nothing here)."""
+    return [Path(p) for p in paths if p is not None and str(p) != "-" and Path(p).exists()]
 
-    Works for files and for folders. An interrupted or failed block (Ctrl-C included) leaves no
-    half-written output, and an existing output is replaced only by a complete one.
+
+def is_index_folder(folder: Path) -> bool:
+    """Whether a folder is one of kear's knowledge indexes (``kear index`` writes ``meta.json`` with a format)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "format" in meta
+
+
+def check_output(
+    path: str | Path,
+    inputs: Iterable[str | Path | None] = (),
+    *,
+    folder: bool = False,
+    owned: Callable[[Path], bool] = is_index_folder,
+) -> Path:
+    """Refuse an output that kear must not write to, before any work; return it as a ``Path``.
+
+    Args:
+        path: the output the user gave.
+        inputs: what the command reads; the output may not be one of them (nor, for a folder, hold one).
+        folder: the output is a folder (an index, an upload folder) rather than a file.
+        owned: for a folder output, whether an existing non-empty folder is kear's own of the same kind (only
+            those are replaced).
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise KearError(f"{path}: is a symbolic link; kear writes only to regular files or new paths")
+    if path.exists():
+        mode = path.stat().st_mode
+        if folder and not stat.S_ISDIR(mode):
+            raise KearError(f"{path}: is not a folder; the output is a folder: give a new or empty one")
+        if not folder and stat.S_ISDIR(mode):
+            raise KearError(f"{path}: is a folder; the output is a file: give a new path or a regular file")
+        if not folder and not stat.S_ISREG(mode):
+            raise KearError(f"{path}: is not a regular file; kear writes only to regular files or new paths")
+        if folder and any(path.iterdir()) and not owned(path):
+            raise KearError(f"{path}: holds files kear did not write; give a new or empty folder")
+    elif path.parent.exists() and not path.parent.is_dir():
+        raise KearError(f"{path.parent}: is not a folder")
+    for source in _local(inputs):
+        inside = folder and path.exists() and source.resolve().is_relative_to(path.resolve())
+        if inside or (path.exists() and os.path.samefile(source, path)):
+            raise KearError(f"{path}: is also an input ({source}); write the output somewhere else")
+    return path
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path) -> Iterator[None]:
+    """Hold the lock of an output for the block: a second writer fails at once, instead of mixing its lines in.
+
+    The holder also removes the temporary files that killed runs left beside the output (``.NAME.*.tmp``): while
+    it holds the lock, no other run can own them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    target = tmp / path.name
+    lock = path.with_name(f".{path.name}.kear-lock")
+    handle = open(lock, "a+b")  # noqa: SIM115  (closed below, after the unlock)
     try:
-        yield target
-        if not target.exists():
-            raise FileNotFoundError(f"nothing was written to {target}")
-        if path.is_dir() and target.is_dir():
-            old = tmp / ".old"
-            os.replace(path, old)
-            os.replace(target, path)
-        else:
-            os.replace(target, path)
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise KearError(
+            f"{path}: another kear run is writing it; wait for it to end, or write elsewhere"
+        ) from None
+    try:
+        for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+        handle.close()
+
+
+def glob_escape(name: str) -> str:
+    """A file name with glob's special characters taken literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | Path) -> Iterator[IO[bytes]]:
+def atomic_path(
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    folder: bool = False,
+    owned: Callable[[Path], bool] = is_index_folder,
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    Works for files and for folders (``folder``); the output policy of this module applies (:func:`check_output`,
+    :func:`output_lock`). An interrupted or failed block (Ctrl-C included) leaves no half-written output, and an
+    existing output is replaced only by a complete one.
+    """
+    path = check_output(path, inputs, folder=folder, owned=owned)
+    with output_lock(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        target = tmp / path.name
+        try:
+            yield target
+            if not target.exists():
+                raise KearError(f"{path}: nothing was written")
+            if path.is_dir():
+                os.replace(path, tmp / ".old")
+            os.replace(target, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Iterator[IO[bytes]]:
     """Open ``path`` for writing bytes atomically; ``-`` writes to stdout instead."""
     if str(path) == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    with atomic_path(path) as tmp, open(tmp, "wb", buffering=io.DEFAULT_BUFFER_SIZE * 16) as handle:
+    with (
+        atomic_path(path, inputs=inputs) as tmp,
+        open(tmp, "wb", buffering=io.DEFAULT_BUFFER_SIZE * 16) as handle,
+    ):
         yield handle
 
 

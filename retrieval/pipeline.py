@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from .cache import KnowledgeCache, record_key
 from .config import RetrievalConfig
 from .errors import ConfigError, ErrorPolicy
+from .io import check_output
 from .records import Record, read_records, write_records
 from .source import SOURCES, KnowledgeSource
 
@@ -114,7 +115,12 @@ def retrieve_file(
     policy: ErrorPolicy | None = None,
     progress: bool = True,
 ) -> RetrievalReport:
-    """Read records, add knowledge, and write them as JSONL (atomically; ``-`` for stdout)."""
+    """Read records, add knowledge, and write them as JSONL (atomically; ``-`` for stdout).
+
+    The output may not be the input nor one of the training corpora (it is checked before any work).
+    """
+    if str(output) != "-":
+        check_output(output, [source, *config.train.corpora])
     policy = policy or ErrorPolicy()
     report = RetrievalReport()
     records = read_records(source, split=split, policy=policy)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kear.cli import main
 from kear.demo import DemoSettings, run_demo
 from retrieval.data import demo
@@ -57,3 +59,14 @@ def test_demo_command(tiny_deberta: Path, tmp_path: Path, capsys) -> None:
     )
     table = capsys.readouterr().out.strip().splitlines()
     assert table[0].startswith("| model | dev accuracy") and len(table) == 4
+
+
+def test_the_demo_fills_only_a_new_empty_or_earlier_demo_folder(tmp_path: Path) -> None:
+    from retrieval import KearError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train.knowledge.jsonl").write_text("my own file")
+    with pytest.raises(KearError, match="mine: holds files kear did not write"):
+        run_demo(mine, DemoSettings(seeds=[1]), progress=False)
+    assert [p.name for p in mine.iterdir()] == ["train.knowledge.jsonl"]

@@ -137,3 +137,18 @@ def test_push_offline_fails_cleanly(trained_model, monkeypatch, tmp_path, capsys
     assert main(["push", str(tmp_path), "someone/x", "--dry-run", str(tmp_path / "out")]) == 1
     assert "not a kear model folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dry_run_replaces_only_an_upload_folder(trained_model: Path, dry_run: Path, tmp_path: Path, capsys) -> None:
+    # its own earlier folder: replaced; a folder of other files, or the model folder itself: refused, untouched
+    assert main(["push", str(trained_model), "someone/kear-tiny", "--dry-run", str(dry_run), "-q"]) == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.md").write_text("mine")
+    assert main(["push", str(trained_model), "someone/x", "--dry-run", str(mine), "-q"]) == 1
+    assert "mine: holds files kear did not write" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.md"]
+    before = sorted(p.name for p in trained_model.iterdir())
+    assert main(["push", str(trained_model), "someone/x", "--dry-run", str(trained_model), "-q"]) == 1
+    assert "holds files kear did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in trained_model.iterdir()) == before

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from kear.cli import main
 from kear.inputs import InputConfig
+from kear.modeling import load_model, save_model
 from kear.prediction import missing_sources, predict_file
 from retrieval import DataError, KearError, read_records
 from retrieval.data import sample_file
@@ -126,10 +130,77 @@ def test_a_stopped_run_continues_without_losing_or_repeating_lines(
     assert predict_file(trained_model, sample_knowledge, out, progress=False).written == 0
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_an_output_from_other_records_is_refused(trained_model, sample_knowledge, tmp_path) -> None:
-    out = write_lines(tmp_path / "out.jsonl", [json.dumps({"id": "someone-else", "prediction": "A"})])
-    with pytest.raises(KearError, match=r"out\.jsonl:1: holds a prediction for 'someone-else'"):
-        predict_file(trained_model, sample_knowledge, out, progress=False)
+    # the same input file, whose records changed since the predictions were written
+    source = tmp_path / "questions.jsonl"
+    source.write_text(sample_knowledge.read_text())
+    out = tmp_path / "out.jsonl"
+    predict_file(trained_model, source, out, progress=False)
+    before = digest(out)
+    rows = [json.loads(line) for line in source.read_text().splitlines()]
+    rows[0]["id"] = "someone-else"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(KearError, match=r"out\.jsonl:1: holds a prediction for 'sample-dev-01' but the input has"):
+        predict_file(trained_model, source, out, progress=False)
+    assert digest(out) == before
+
+
+def test_an_output_kear_did_not_write_for_this_run_is_left_alone(trained_model, sample_knowledge, tmp_path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("first line\nlast line without a newline")  # once, predict cut this last line off
+    before = digest(notes)
+    with pytest.raises(KearError, match=r"notes\.txt: exists and kear has no record of writing it; give --overwrite"):
+        predict_file(trained_model, sample_knowledge, notes, progress=False)
+    assert digest(notes) == before
+    # another input, another model: neither appends to the other's predictions
+    out = tmp_path / "out.jsonl"
+    predict_file(trained_model, sample_knowledge, out, progress=False)
+    before = digest(out)
+    subset = write_lines(tmp_path / "subset.jsonl", sample_knowledge.read_text().splitlines()[:3])
+    with pytest.raises(KearError, match=r"out\.jsonl: exists and it was written with another input; give --overwrite"):
+        predict_file(trained_model, subset, out, progress=False)
+    retrained = tmp_path / "other-model"
+    shutil.copytree(trained_model, retrained)
+    model, tokenizer = load_model(retrained)
+    with torch.no_grad():
+        model.scorer.bias += 1.0  # another model: its weights differ
+    save_model(model, tokenizer, retrained)
+    with pytest.raises(KearError, match=r"another model"):
+        predict_file(retrained, sample_knowledge, out, progress=False)
+    assert digest(out) == before
+    # asked to, it replaces them; the same model's upload copy continues them
+    assert predict_file(retrained, subset, out, progress=False, overwrite=True).written == 3
+    assert len(lines(out)) == 3
+    # the output may not be the input
+    with pytest.raises(KearError, match=r"subset\.jsonl: is also an input"):
+        predict_file(retrained, subset, subset, progress=False, overwrite=True)
+    assert len(subset.read_text().splitlines()) == 3
+
+
+def test_a_failed_start_leaves_no_output(trained_model, tmp_path) -> None:
+    bad = write_lines(tmp_path / "bad.jsonl", ["{not json"])
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(KearError, match=r"bad\.jsonl:1: invalid JSON"):
+        predict_file(trained_model, bad, out, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]
+
+
+def test_a_second_writer_of_one_output_fails_at_once(trained_model, sample_knowledge, tmp_path, capsys) -> None:
+    from retrieval.io import output_lock
+
+    out = tmp_path / "out.jsonl"
+    predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
+    before = digest(out)
+    with output_lock(out):  # a first run, still writing
+        args = ["predict", "--model", str(trained_model), "--input", str(sample_knowledge), "--output", str(out)]
+        assert main([*args, "--no-progress"]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == f"kear: error: {out}: another kear run is writing it; wait for it to end, or write elsewhere"
+    assert digest(out) == before
 
 
 def test_stdin_and_stdout(trained_model, sample_knowledge, monkeypatch, capsysbinary) -> None:

@@ -186,7 +186,8 @@ def test_bad_settings_and_data_are_one_line_errors(tiny_deberta, sample_knowledg
     capsys.readouterr()
     assert main(["train", *base, "model.head=eanet", "model.head_settings={slots: 4}"]) == 1
     err = capsys.readouterr().err
-    assert "holds a checkpoint of a different model" in err and len(err.strip().splitlines()) == 1
+    assert "holds a run with other settings (model.head: 'first_token' there, 'eanet' now" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
@@ -263,3 +264,47 @@ def test_a_fraction_of_an_epoch_is_logged_as_such(tiny_deberta, sample_knowledge
     result = train(config, progress=False)
     assert result.global_step == 2 and result.history[-1]["epoch"] == round(2 / 3, 4)
     assert result.best_epoch == round(2 / 3, 4)
+
+
+def test_a_finished_run_is_not_resumed_with_other_settings(tiny_deberta, sample_knowledge, tmp_path, capsys) -> None:
+    base = settings(tiny_deberta, sample_knowledge, tmp_path / "run", "training.max_steps=2")
+    assert main(["train", *base]) == 0
+    saved = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    capsys.readouterr()
+    # once, this resumed the finished run, trained nothing, and wrote the new rate into its train_config.yaml
+    assert main(["train", *base, "training.learning_rate=1e-4"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kear: error: training.output_dir: ") and err.count("\n") == 1
+    assert "holds a run with other settings (training.learning_rate: 0.003 there, 0.0001 now)" in err
+    assert {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()} == saved
+    # what changes only the reporting may change; and asked to, the run starts over
+    assert main(["train", *base, "training.logging_steps=5"]) == 0
+    assert main(["train", *base, "training.learning_rate=1e-4", "training.resume=false"]) == 0
+    assert "learning_rate: 0.0001" in (tmp_path / "run" / "train_config.yaml").read_text()
+
+
+def test_an_output_dir_kear_did_not_write_is_refused(tiny_deberta, sample_knowledge, tmp_path, capsys) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "best").write_text("my best essay")
+    assert main(["train", *settings(tiny_deberta, sample_knowledge, mine, "training.max_steps=1")]) == 1
+    assert "holds files kear did not write; give a new or empty folder" in capsys.readouterr().err
+    assert (mine / "best").read_text() == "my best essay" and sorted(p.name for p in mine.iterdir()) == ["best"]
+
+
+def test_one_run_at_a_time_per_output_dir_and_leftovers_go(tiny_deberta, sample_knowledge, tmp_path, capsys) -> None:
+    from retrieval.io import output_lock
+
+    run = tmp_path / "run"
+    base = settings(tiny_deberta, sample_knowledge, run, "training.max_steps=1")
+    with output_lock(run):
+        assert main(["train", *base]) == 1
+    assert "another kear run is writing it" in capsys.readouterr().err
+    (run / ".best.tmp").mkdir(parents=True)  # what a run killed while saving left
+    (run / ".checkpoint-7.tmp").mkdir()
+    (run / "train_config.yaml").write_text("{}")
+    assert main(["train", *base]) == 0
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        ["best", "checkpoint", "metrics.jsonl", "results.json", "train_config.yaml"]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the lock went with the run

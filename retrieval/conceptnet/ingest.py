@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from array import array
 from collections.abc import Iterator
@@ -273,26 +272,29 @@ def _locate(path: Path, end: bytes, contains: bytes) -> int | None:
     return None
 
 
-def _read_parts(dump: Path, block_size: int, strict: bool, workers: int, progress: bool) -> _Part:
+def _read_parts(dump: Path, block_size: int, strict: bool, workers: int, progress: bool, scratch: Path) -> _Part:
+    """Both workers' parts, merged; ``scratch`` is an empty folder for the helper's handover, which the caller
+    removes (inside the output's temporary folder, so a killed run's rerun removes it too)."""
     if workers == 1:
         return _collect(str(dump), 0, 1, block_size, strict, progress)
-    with tempfile.TemporaryDirectory(prefix="kear-ingest-") as handover:
-        command = [sys.executable, "-m", f"{__package__}.helper", str(dump), handover, "--block-size", str(block_size)]
-        # its own session: Ctrl-C reaches only this process, which stops the helper in `finally`
-        strict_flag = ["--strict"] if strict else []
-        helper = subprocess.Popen([*command, *strict_flag], stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            main = _collect(str(dump), 0, 2, block_size, strict, progress, stop=lambda: helper.poll() == _BAD_EXIT)
-            if strict and main.bad_count:
-                return main  # no need to wait for the rest
-            status = helper.wait()
-        finally:
-            if helper.poll() is None:
-                helper.kill()
-                helper.wait()
-        if status not in (0, _BAD_EXIT):
-            raise KearError(f"{dump}: the helper reading the dump failed (exit status {status})")
-        return _merge(main, _load_part(Path(handover)))
+    scratch.mkdir()
+    command = [sys.executable, "-m", f"{__package__}.helper", str(dump), str(scratch), "--block-size", str(block_size)]
+    command += ["--parent", str(os.getpid())]  # it ends when this process ends, however it ends
+    # its own session: Ctrl-C reaches only this process, which stops the helper in `finally`
+    strict_flag = ["--strict"] if strict else []
+    helper = subprocess.Popen([*command, *strict_flag], stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        main = _collect(str(dump), 0, 2, block_size, strict, progress, stop=lambda: helper.poll() == _BAD_EXIT)
+        if strict and main.bad_count:
+            return main  # no need to wait for the rest
+        status = helper.wait()
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
+    if status not in (0, _BAD_EXIT):
+        raise KearError(f"{dump}: the helper reading the dump failed (exit status {status})")
+    return _merge(main, _load_part(scratch))
 
 
 def ingest_conceptnet(
@@ -321,18 +323,15 @@ def ingest_conceptnet(
     if workers is None:
         workers = 2 if dump.stat().st_size >= _TWO_WORKERS_FROM and (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()
-    try:
-        part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress)
-    except (OSError, EOFError) as error:
-        raise KearError(f"{dump}: cannot read: {error}") from None
-    for end, contains, reason in part.bad:
-        policy.handle(DataError(dump, _locate(dump, end, contains), reason))  # raises unless skipping
-    policy.skipped += part.bad_count - len(part.bad)
-    policy.report("ConceptNet rows")
+    with atomic_path(output, folder=True, inputs=[dump]) as folder:
+        part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress, folder.with_name("handover"))
+        for end, contains, reason in part.bad:
+            policy.handle(DataError(dump, _locate(dump, end, contains), reason))  # raises unless skipping
+        policy.skipped += part.bad_count - len(part.bad)
+        policy.report("ConceptNet rows")
 
-    report = IngestReport(rows=part.rows, english_rows=part.english_rows, skipped_rows=part.bad_count)
-    concepts, part.concepts = list(part.concepts), {}  # the list is all that is needed from here on
-    with atomic_path(output) as folder:
+        report = IngestReport(rows=part.rows, english_rows=part.english_rows, skipped_rows=part.bad_count)
+        concepts, part.concepts = list(part.concepts), {}  # the list is all that is needed from here on
         folder.mkdir()
         counts = write_index(
             folder,
