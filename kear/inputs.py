@@ -22,8 +22,13 @@ import numpy as np
 import torch
 
 from retrieval import Record, verbalize
+from retrieval.settings import check_bool, check_int, check_texts
 
 KNOWLEDGE_SEGMENTS = ("qc_meaning", "ac_meaning", "retrieval", "triple")
+# Tokens per choice: enough for a pair's special tokens and a few of the question's; and no more than the
+# longest-context encoders take (the encoder's own limit is checked when the model is built).
+MIN_LENGTH = 8
+MAX_LENGTH = 8192
 
 
 @dataclass
@@ -31,13 +36,18 @@ class InputConfig:
     """How a question-choice pair and its knowledge become one encoder input.
 
     Args:
-        max_length: tokens per choice, special tokens included.
+        max_length: tokens per choice, special tokens included: between :data:`MIN_LENGTH` and
+            :data:`MAX_LENGTH`, and no more than the encoder's positions (checked when the model is built).
         knowledge: the knowledge segments after the question and choice, in order: ``qc_meaning`` (definition
             of the question concept), ``ac_meaning`` (definition of the choice), ``retrieval`` (similar training
             questions with their answers), ``triple`` (the ConceptNet triple, in words). Leave one out to switch
             that knowledge off; an empty list gives plain multiple choice.
-        max_examples: retrieved examples to use per choice (``None``: all that the records carry).
+        max_examples: retrieved examples to use per choice (``None``: all that the records carry; an integer
+            >= 0).
         triple_fallback: for a choice without a triple, use the question concept and the choice instead (KEAR).
+
+    Checked when built (a ``ValueError`` naming the setting): the ranges above, and ``knowledge`` names each
+    segment of :data:`KNOWLEDGE_SEGMENTS` at most once.
     """
 
     max_length: int = 512
@@ -46,11 +56,10 @@ class InputConfig:
     triple_fallback: bool = True
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.knowledge if name not in KNOWLEDGE_SEGMENTS]
-        if unknown:
-            raise ValueError(f"unknown knowledge segment(s) {unknown}; choose from {list(KNOWLEDGE_SEGMENTS)}")
-        if self.max_length < 8:
-            raise ValueError(f"max_length {self.max_length} is too small")
+        check_int(self.max_length, "max_length", MIN_LENGTH, MAX_LENGTH)
+        check_texts(self.knowledge, "knowledge", choices=KNOWLEDGE_SEGMENTS, what="knowledge segment")
+        check_int(self.max_examples, "max_examples", 0, optional=True)
+        check_bool(self.triple_fallback, "triple_fallback")
 
 
 def choice_texts(record: Record, config: InputConfig) -> list[tuple[str, list[str]]]:

@@ -5,11 +5,15 @@
 ``trust_remote_code`` off (the classes are registered with the Auto classes when this module is imported).
 The config keeps the input and retrieval settings the model was trained with, so that prediction rebuilds
 exactly the same inputs.
+
+Weights are read from safetensors only, everywhere (the pretrained encoder ``kear train`` starts from included):
+a pickle (``pytorch_model.bin``) can run code when loaded, so kear never loads one, and says so in one line.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -17,14 +21,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedConfig, PreTrainedModel
+from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, AutoTokenizer, PreTrainedConfig, PreTrainedModel
+from transformers import __version__ as transformers_version
 from transformers.modeling_outputs import MultipleChoiceModelOutput
 
-from retrieval.errors import KearError
+from retrieval.errors import ConfigError, KearError
 from retrieval.hub import OFFLINE_HINT, hub_unreachable, looks_like_hub_id
+from retrieval.settings import SettingError
 
 from .heads import HeadOutput, build_head
+from .inputs import InputConfig
 
 logger = logging.getLogger(__name__)
 # Encoding a batch in several groups costs extra encoder calls, so split only where that saves at least a fifth
@@ -37,6 +45,23 @@ PACKAGED_MODELS = {
 }
 # What a model folder records of the software that trained it (for its model card).
 FRAMEWORKS = ("kear", "torch", "transformers", "accelerate", "peft", "tokenizers")
+# The weights files transformers reads with use_safetensors=True, and those it would unpickle otherwise.
+SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# Encoders whose position ids start after the padding id (RoBERTa's family), so that they take
+# max_position_embeddings - pad_token_id - 1 tokens (514 positions: 512 tokens).
+OFFSET_POSITIONS = (
+    "camembert",
+    "data2vec-text",
+    "ibert",
+    "longformer",
+    "mpnet",
+    "roberta",
+    "roberta-prelayernorm",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "xmod",
+)
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -72,18 +97,161 @@ def framework_versions() -> dict[str, str]:
     return found
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _pickles(folder: Path) -> list[str]:
+    """Names of the files in ``folder`` that hold pickled weights."""
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in PICKLE_SUFFIXES)
+
+
+def check_weights(folder: str | Path) -> None:
+    """Refuse a local model folder without safetensors weights, or whose safetensors files are corrupt.
+
+    Args:
+        folder: the model folder.
+
+    Raises:
+        KearError: one line naming the folder (no weights; a pickle, which kear never loads) or the corrupt file.
+    """
+    folder = Path(folder)
+    if not any((folder / name).is_file() for name in SAFETENSORS_FILES):
+        pickles = _pickles(folder)
+        if pickles:
+            raise KearError(
+                f"{folder}: holds no safetensors weights ({pickles[0]} is a pickle, which kear never loads: "
+                "loading a pickle can run any code; convert it to model.safetensors where you trust it, e.g. "
+                "with transformers' from_pretrained and save_pretrained)"
+            )
+        raise KearError(f"{folder}: holds no model weights (missing model.safetensors)")
+    for file in sorted(folder.glob("*.safetensors")):
+        try:
+            # reads and checks the header only: a file cut short or not safetensors at all fails here, cheaply
+            with safe_open(str(file), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            raise KearError(f"{file}: corrupt safetensors file ({_first_line(error)})") from None
+
+
+def check_config(folder: str | Path, what: str, name_or_path: str) -> None:
+    """Refuse a local model folder whose ``config.json`` is unreadable or needs code transformers does not have.
+
+    kear never runs a model's own code (``trust_remote_code`` stays off), so a model type transformers does not
+    know cannot load; this says so in one line before transformers says it in ten.
+
+    Args:
+        folder: the model folder.
+        what: what the folder should hold, for the message (``encoder``, ``model``).
+        name_or_path: the name the user gave, for the message.
+    """
+    file = Path(folder) / "config.json"
+    if not file.is_file():
+        return  # transformers says what is missing
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KearError(f"{file}: unreadable model config ({_first_line(error)})") from None
+    if not isinstance(config, dict):
+        raise KearError(f"{file}: unreadable model config (not a JSON object)")
+    model_type = config.get("model_type")
+    if model_type is None or model_type in CONFIG_MAPPING:
+        return
+    if config.get("auto_map"):
+        raise KearError(
+            f"cannot load {what} '{name_or_path}': its config.json asks for remote code (auto_map, model type "
+            f"'{model_type}'), which kear never runs (trust_remote_code stays off)"
+        )
+    raise KearError(
+        f"cannot load {what} '{name_or_path}': model type '{model_type}' is not one transformers "
+        f"{transformers_version} knows"
+    )
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only be a local path, never a Hub id (``owner/name`` or a bare legacy name)."""
+    return Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _reads_weights(loader: Any) -> bool:
+    """Whether ``loader`` builds a model from weights (an ``AutoModel*`` class or a ``PreTrainedModel``)."""
+    return isinstance(loader, type) and (issubclass(loader, PreTrainedModel) or hasattr(loader, "_model_mapping"))
+
+
 def from_pretrained(loader: Any, name_or_path: str, what: str, **kwargs: Any) -> Any:
     """``loader.from_pretrained`` for a folder, a packaged model's name or a Hub id, with one-line errors.
 
-    When the Hub cannot be reached, only the local cache is read: one quick check instead of a minute of retries.
+    Weights are read from safetensors only (``use_safetensors=True``) and a local folder's are checked first: a
+    pickle is refused, a corrupt file named. ``trust_remote_code`` is always off. When the Hub cannot be reached,
+    only the local cache is read: one quick check instead of a minute of retries.
+
+    Args:
+        loader: a class with ``from_pretrained``: ``AutoModel``, ``AutoTokenizer``, ``AutoConfig``, ``KearModel``.
+        name_or_path: a local folder, a packaged model's name or a Hub id.
+        what: what is loaded, for messages (``encoder``, ``tokenizer``, ``model``).
+        kwargs: more arguments of ``loader.from_pretrained``.
+
+    Raises:
+        KearError: anything that stops the loading, in one line naming the folder, file or id.
     """
     path = resolve_model_path(name_or_path)
+    local = Path(path).is_dir()
+    weights = _reads_weights(loader)
+    if not Path(path).exists() and looks_like_path(path):
+        raise KearError(f"cannot load {what} '{name_or_path}': no such folder")
+    if local:
+        check_config(path, what, name_or_path)
+        if weights:
+            check_weights(path)
     offline = not Path(path).exists() and hub_unreachable()
+    options: dict[str, Any] = {"trust_remote_code": False, **({"use_safetensors": True} if weights else {})}
+    if offline:
+        options["local_files_only"] = True
     try:
-        return loader.from_pretrained(path, **kwargs, **({"local_files_only": True} if offline else {}))
+        return loader.from_pretrained(path, **{**options, **kwargs})
+    except SafetensorError as error:  # a download that is not safetensors after all, or a file changed since
+        problem = f"corrupt safetensors weights ({_first_line(error)})"
+        raise KearError(f"cannot load {what} '{name_or_path}': {problem}") from None
     except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = _first_line(error)
+        if "trust_remote_code" in str(error):
+            first = "it needs remote code, which kear never runs (trust_remote_code stays off)"
         raise KearError(f"cannot load {what} '{name_or_path}': {OFFLINE_HINT if offline else first}") from None
+
+
+def max_input_length(config: PreTrainedConfig) -> int | None:
+    """The most tokens an encoder takes, from its absolute position embeddings; ``None`` when it has none.
+
+    Args:
+        config: the encoder's config.
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions <= 0:
+        return None
+    model_type = getattr(config, "model_type", None)
+    if model_type in ("deberta", "deberta-v2") and not getattr(config, "position_biased_input", True):
+        return None  # relative positions only (DeBERTa-v3): any length runs
+    if model_type in OFFSET_POSITIONS:
+        positions -= (getattr(config, "pad_token_id", None) or 0) + 1
+    return positions
+
+
+def check_max_length(config: PreTrainedConfig, inputs: dict[str, Any] | None, name_or_path: str) -> None:
+    """Refuse ``inputs.max_length`` above what the encoder's position embeddings take (it would fail mid-run).
+
+    Args:
+        config: the encoder's config.
+        inputs: the input settings (``kear.inputs.InputConfig`` as a dictionary), if any.
+        name_or_path: the encoder's name, for the message.
+    """
+    max_length = (inputs or {}).get("max_length")
+    limit = max_input_length(config)
+    if isinstance(max_length, int) and limit is not None and max_length > limit:
+        raise ConfigError(
+            f"inputs.max_length {max_length} is more than encoder '{name_or_path}' takes: {limit} tokens "
+            f"(max_position_embeddings {config.max_position_embeddings})"
+        )
 
 
 def drop_pooler(encoder: nn.Module) -> nn.Module:
@@ -140,6 +308,19 @@ class KearConfig(PreTrainedConfig):
         super().__init__(**kwargs)
 
 
+def _build_checked_head(name: str, hidden_size: int, settings: dict[str, Any] | None, encoder: str) -> nn.Module:
+    """:func:`kear.heads.build_head`, with its settings' errors as one-line ``ConfigError`` naming the setting."""
+    try:
+        return build_head(name, hidden_size, settings)
+    except SettingError as error:
+        raise ConfigError(f"model.{error.under('head_settings')}") from None
+    except (ValueError, AssertionError) as error:  # torch's attention asserts that the heads split the width
+        raise ConfigError(
+            f"model.head_settings: {_first_line(error)} (head '{name}' on encoder '{encoder}', hidden size "
+            f"{hidden_size})"
+        ) from None
+
+
 class KearModel(PreTrainedModel):
     """Encoder, head and choice scorer; softmax cross-entropy over the choices.
 
@@ -178,9 +359,29 @@ class KearModel(PreTrainedModel):
     def from_encoder(cls, name_or_path: str, **settings: Any) -> KearModel:
         """A new model around a pretrained encoder (a folder, a Hub id or a packaged model's name).
 
-        ``settings`` are :class:`KearConfig` arguments (``head``, ``classifier_dropout``, ``inputs``...).
+        The encoder's config is read first, and the settings checked against it (``inputs.max_length`` within
+        its positions, the head's settings against its hidden size) before its weights load.
+
+        Args:
+            name_or_path: the pretrained encoder.
+            settings: :class:`KearConfig` arguments (``head``, ``head_settings``, ``classifier_dropout``,
+                ``inputs``...).
+
+        Raises:
+            KearError: an encoder that cannot load (see :func:`from_pretrained`); ``ConfigError`` for settings that
+                do not fit it.
         """
-        encoder = drop_pooler(from_pretrained(AutoModel, name_or_path, "encoder"))
+        folder = resolve_model_path(name_or_path)
+        if Path(folder).is_dir():  # what the folder holds, before whether it fits the settings
+            check_config(folder, "encoder", name_or_path)
+            check_weights(folder)
+        config = from_pretrained(AutoConfig, name_or_path, "encoder")
+        check_max_length(config, settings.get("inputs"), name_or_path)
+        head, head_settings = settings.get("head", "first_token"), settings.get("head_settings")
+        # a head on the meta device, with the random generators left as they were: a cheap check of its settings
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            _build_checked_head(head, config.hidden_size, head_settings, name_or_path)
+        encoder = drop_pooler(from_pretrained(AutoModel, name_or_path, "encoder", config=config))
         model = cls(KearConfig(encoder=encoder.config, base_model=base_model_id(name_or_path), **settings))
         model.encoder = encoder
         model.config.encoder = encoder.config
@@ -268,13 +469,48 @@ def save_model(model: KearModel, tokenizer: Any, folder: str | Path) -> None:
 
 
 def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
-    """A trained model and its tokenizer, from a folder written by :func:`save_model` or a Hub id."""
+    """A trained model and its tokenizer, from a folder written by :func:`save_model` or a Hub id.
+
+    Args:
+        source: the model folder (``output_dir/best``, a folder of ``kear push --dry-run``) or a Hub id.
+        kwargs: more arguments of ``KearModel.from_pretrained``.
+
+    Raises:
+        KearError: a folder that is not a kear model's, weights that are not safetensors or are corrupt, or
+            anything else that stops the loading, in one line.
+    """
     source = str(source)
-    if Path(source).exists():
-        missing = [name for name in ("config.json",) if not (Path(source) / name).is_file()]
-        weights = any((Path(source) / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json"))
+    folder = Path(source)
+    if folder.exists():
+        missing = [name for name in ("config.json",) if not (folder / name).is_file()]
+        weights = any((folder / name).is_file() for name in SAFETENSORS_FILES)
         if missing or not weights:
+            if folder.is_dir() and not missing and _pickles(folder):
+                check_weights(folder)  # says that kear never loads the pickle there
             absent = ", ".join([*missing, *([] if weights else ["model.safetensors"])])
             raise KearError(f"{source}: not a kear model folder (missing {absent})")
+        check_config(folder, "model", source)
+        model_type = _model_type(folder / "config.json")
+        if model_type != KearConfig.model_type:
+            raise KearError(
+                f"{source}: not a kear model folder (its config.json is of model type '{model_type}'; kear train "
+                "writes one in output_dir/best)"
+            )
     model = from_pretrained(KearModel, source, "model", **kwargs)
+    _check_saved_inputs(model.config.inputs, source)
     return model, from_pretrained(AutoTokenizer, source, "model")
+
+
+def _check_saved_inputs(inputs: Any, source: str) -> None:
+    """Refuse a model whose saved input settings ``InputConfig`` would refuse (prediction rebuilds them)."""
+    try:
+        InputConfig(**inputs)
+    except SettingError as error:
+        raise KearError(f"{source}: its config.json holds bad input settings ({error.under('inputs')})") from None
+    except (TypeError, ValueError) as error:
+        raise KearError(f"{source}: its config.json holds bad input settings ({_first_line(error)})") from None
+
+
+def _model_type(file: Path) -> Any:
+    """The ``model_type`` of a config.json that :func:`check_config` has read already."""
+    return json.loads(file.read_text(encoding="utf-8")).get("model_type")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers import get_scheduler
 
-from .config import TrainingConfig
+from .config import SCHEDULERS, TrainingConfig
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
 
@@ -53,14 +53,31 @@ def parameter_groups(
 
 
 def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """AdamW over :func:`parameter_groups`.
+
+    Args:
+        model: the model to train (only parameters that require gradients are optimised).
+        config: the training settings (learning rate, weight decay, epsilon, layer-wise decay).
+    """
     groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layerwise_lr_decay)
     return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, total_steps: int):
-    """Linear warmup over ``warmup_ratio`` of the steps, then linear, cosine or constant."""
-    names = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-    if config.scheduler not in names:
-        raise ValueError(f"unknown scheduler '{config.scheduler}'; choose from {', '.join(names)}")
+    """Linear warmup over ``warmup_ratio`` of the steps, then the schedule ``config.scheduler`` names.
+
+    Args:
+        optimizer: the optimizer whose learning rates the schedule sets.
+        config: the training settings (``scheduler``, ``warmup_ratio``); checked when they were built.
+        total_steps: the optimizer steps of the whole run.
+
+    Raises:
+        ValueError: a scheduler name that is not one of :data:`kear.config.SCHEDULERS` (settings changed after they
+            were checked).
+    """
+    if config.scheduler not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler '{config.scheduler}'; choose from {', '.join(SCHEDULERS)}")
     warmup = round(config.warmup_ratio * total_steps)
-    return get_scheduler(names[config.scheduler], optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    return get_scheduler(
+        SCHEDULERS[config.scheduler], optimizer, num_warmup_steps=warmup, num_training_steps=total_steps
+    )

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
@@ -40,7 +39,7 @@ from transformers import AutoTokenizer
 from retrieval import annotate, read_records
 from retrieval.errors import ConfigError, KearError
 from retrieval.io import output_lock
-from retrieval.settings import save_settings, settings_dict
+from retrieval.settings import read_settings_file, save_settings, settings_dict
 
 from .checkpoint import load_tree, replace_folder, rng_state, save_tree, set_rng_state
 from .config import TrainConfig
@@ -128,15 +127,8 @@ class _Run:
     def build(self) -> None:
         config, settings = self.config, self.config.training
         show = self.progress and self.main
-        with self.accelerator.main_process_first():  # the others then find retrieved knowledge in the cache
-            self.train_examples = load_examples(
-                config.data.train, config, self.tokenizer, config.data.max_train_records, show
-            )
-            self.dev_examples = None
-            if config.data.dev:
-                self.dev_examples = load_examples(
-                    config.data.dev, config, self.tokenizer, config.data.max_dev_records, show
-                )
+        # the model first: an encoder that cannot serve (a pickle, too short for max_length) stops the run before
+        # the data is read and tokenized (the order changes no random draw: reading data draws none)
         model = KearModel.from_encoder(
             config.model.name_or_path,
             head=config.model.head,
@@ -150,6 +142,15 @@ class _Run:
             model.gradient_checkpointing_enable()
         if config.lora.enabled:
             _apply_lora(model, config)
+        with self.accelerator.main_process_first():  # the others then find retrieved knowledge in the cache
+            self.train_examples = load_examples(
+                config.data.train, config, self.tokenizer, config.data.max_train_records, show
+            )
+            self.dev_examples = None
+            if config.data.dev:
+                self.dev_examples = load_examples(
+                    config.data.dev, config, self.tokenizer, config.data.max_dev_records, show
+                )
         self.sampler = LengthGroupedBatchSampler(
             [e.length for e in self.train_examples],
             settings.batch_size,
@@ -470,10 +471,10 @@ def check_output_dir(config: TrainConfig) -> None:
         raise ConfigError(f"training.output_dir: {output} holds files kear did not write; give a new or empty folder")
     if not (config.training.resume and (output / "checkpoint" / "trainer_state.json").is_file()):
         return
-    try:
-        before = flat_settings(yaml.safe_load(saved.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, AttributeError):
-        raise ConfigError(f"{saved}: unreadable; set training.resume=false to start the run over") from None
+    values, _ = read_settings_file(saved)  # with the limits of any settings file
+    if not isinstance(values, dict):
+        raise ConfigError(f"{saved}: not a run's settings; set training.resume=false to start the run over")
+    before = flat_settings(values)
     now = flat_settings(settings_dict(config))
     changed = [
         k for k in sorted(before.keys() | now.keys()) if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES

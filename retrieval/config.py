@@ -9,6 +9,10 @@ from pathlib import Path
 from .conceptnet.config import ConceptNetConfig
 from .dictionary.config import DictionaryConfig
 from .examples.config import ExamplesConfig
+from .settings import check_bool, check_int, check_text, check_texts
+
+# The knowledge sources, by name: each has its settings section of the same name below.
+SOURCE_NAMES = ("kg", "dict", "train")
 
 
 @dataclass
@@ -24,6 +28,9 @@ class RetrievalConfig:
         cache_dir: where results are cached (default ``$KEAR_CACHE`` or ``~/.cache/kear``).
         use_cache: reuse cached results, so a rerun repeats no work.
         batch_size: records annotated (and cached) together.
+
+    Every section checks its own values when built (see each); here: ``sources`` among :data:`SOURCE_NAMES`,
+    each once; ``cache_dir`` a non-empty path or null; ``batch_size`` an integer >= 1.
     """
 
     sources: list[str] = field(default_factory=lambda: ["kg", "dict", "train"])
@@ -33,6 +40,12 @@ class RetrievalConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        check_texts(self.sources, "sources", choices=SOURCE_NAMES, what="source")
+        check_text(self.cache_dir, "cache_dir", optional=True)
+        check_bool(self.use_cache, "use_cache")
+        check_int(self.batch_size, "batch_size", 1)
 
     def cache_path(self) -> Path:
         folder = self.cache_dir or os.environ.get("KEAR_CACHE") or "~/.cache/kear"

@@ -228,9 +228,7 @@ def output_lock(path: str | Path) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise KearError(
-            f"{path}: another kear run is writing it; wait for it to end, or write elsewhere"
-        ) from None
+        raise KearError(f"{path}: another kear run is writing it; wait for it to end, or write elsewhere") from None
     try:
         for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -267,6 +265,9 @@ def atomic_path(
             yield target
             if not target.exists():
                 raise KearError(f"{path}: nothing was written")
+            if target.is_dir() != path.is_dir() and path.exists():
+                kind = "a folder" if target.is_dir() else "a file"
+                raise KearError(f"{path}: the output is {kind}, and this is not; give a new path")
             if path.is_dir():
                 os.replace(path, tmp / ".old")
             os.replace(target, path)

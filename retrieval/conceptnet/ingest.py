@@ -319,7 +319,7 @@ def ingest_conceptnet(
     dump = Path(dump)
     policy = policy or ErrorPolicy()
     if not dump.is_file():
-        raise DataError(dump, None, "no such file")
+        raise DataError(dump, None, "is a folder, not a file" if dump.is_dir() else "no such file")
     if workers is None:
         workers = 2 if dump.stat().st_size >= _TWO_WORKERS_FROM and (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()

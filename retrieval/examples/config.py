@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..settings import check_bool, check_choice, check_int, check_number, check_texts
+
+# the backends of .index.BACKENDS, named here so that checking settings does not import them
+BACKEND_NAMES = ("bm25s", "rank_bm25")
+
 
 @dataclass
 class ExamplesConfig:
@@ -17,6 +22,9 @@ class ExamplesConfig:
         k1: BM25 term-frequency saturation.
         b: BM25 length normalisation.
         remove_stopwords: drop English function words from documents and queries.
+
+    Checked when built: ``corpora`` non-empty paths, each once; ``top_k`` an integer >= 1; ``backend`` one of
+    :data:`BACKEND_NAMES`; ``k1`` a finite number >= 0; ``b`` a number in [0, 1].
     """
 
     corpora: list[str] = field(default_factory=list)
@@ -25,3 +33,11 @@ class ExamplesConfig:
     k1: float = 1.5
     b: float = 0.75
     remove_stopwords: bool = True
+
+    def __post_init__(self) -> None:
+        check_texts(self.corpora, "corpora")
+        check_int(self.top_k, "top_k", 1)
+        check_choice(self.backend, "backend", BACKEND_NAMES)
+        check_number(self.k1, "k1", minimum=0)
+        check_number(self.b, "b", minimum=0, maximum=1)  # BM25's length normalisation is a share
+        check_bool(self.remove_stopwords, "remove_stopwords")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from retrieval.settings import check_int, check_number
+
 
 @dataclass
 class SIEASettings:
@@ -16,6 +18,9 @@ class SIEASettings:
         dispersion_weight: weight of the attention dispersion loss, which penalises overlap between the
             descriptors' token distributions (0 turns it off).
         eps: epsilon of the L1 normalisation.
+
+    Checked when built: ``memories``, ``slots`` and ``descriptors`` integers >= 1; ``dispersion_weight`` a finite
+    number >= 0; ``eps`` a finite number > 0.
     """
 
     memories: int = 3
@@ -23,3 +28,10 @@ class SIEASettings:
     descriptors: int = 4
     dispersion_weight: float = 0.0
     eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_int(self.memories, "memories", 1)
+        check_int(self.slots, "slots", 1)
+        check_int(self.descriptors, "descriptors", 1)
+        check_number(self.dispersion_weight, "dispersion_weight", minimum=0)
+        check_number(self.eps, "eps", above=0)

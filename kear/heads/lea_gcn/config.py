@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from retrieval.settings import check_int, check_number
+
 
 @dataclass
 class LEAGCNSettings:
@@ -14,8 +16,16 @@ class LEAGCNSettings:
             batch size).
         heads: channel groups sharing that memory.
         eps: epsilon of the L1 normalisation.
+
+    Checked when built: ``slots`` and ``heads`` integers >= 1 (``heads`` must also divide the encoder's hidden
+    size, checked when the model is built); ``eps`` a finite number > 0.
     """
 
     slots: int = 64
     heads: int = 4
     eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_int(self.slots, "slots", 1)
+        check_int(self.heads, "heads", 1)
+        check_number(self.eps, "eps", above=0)

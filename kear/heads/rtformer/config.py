@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from retrieval.settings import check_bool, check_choice, check_int, check_number
+
+# the poolings of kear.heads.ops.pool
+POOLINGS = ("mean", "first")
+# memory slots per hidden channel at most: RTFormer uses 0.125 to 1; far more only costs memory
+MAX_MEMORY_RATIO = 8.0
+
 
 @dataclass
 class RTFormerSettings:
@@ -16,6 +23,10 @@ class RTFormerSettings:
         groups: groups of slots for the grouped variant.
         pooling: ``mean`` of real tokens or the ``first`` token.
         eps: epsilon of the L1 normalisation.
+
+    Checked when built: ``memory_ratio`` a number in (0, :data:`MAX_MEMORY_RATIO`]; ``heads`` and ``groups``
+    integers >= 1 (dividing the hidden size and the slots, checked when the model is built); ``pooling`` one of
+    :data:`POOLINGS`; ``eps`` a finite number > 0.
     """
 
     memory_ratio: float = 0.25
@@ -24,3 +35,11 @@ class RTFormerSettings:
     groups: int = 8
     pooling: str = "mean"
     eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_number(self.memory_ratio, "memory_ratio", above=0, maximum=MAX_MEMORY_RATIO)
+        check_int(self.heads, "heads", 1)
+        check_bool(self.grouped, "grouped")
+        check_int(self.groups, "groups", 1)
+        check_choice(self.pooling, "pooling", POOLINGS)
+        check_number(self.eps, "eps", above=0)

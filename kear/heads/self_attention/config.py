@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from retrieval.settings import check_choice, check_int, check_number
+
+# the poolings of kear.heads.ops.pool
+POOLINGS = ("mean", "first")
+
 
 @dataclass
 class SelfAttentionSettings:
@@ -14,9 +19,19 @@ class SelfAttentionSettings:
         feedforward: feed-forward width as a multiple of the hidden size.
         dropout: dropout inside the layer.
         pooling: ``first`` token (as KEAR's head) or ``mean`` of real tokens.
+
+    Checked when built: ``heads`` and ``feedforward`` integers >= 1 (``heads`` must also divide the encoder's
+    hidden size, checked when the model is built); ``dropout`` a number in [0, 1); ``pooling`` one of
+    :data:`POOLINGS`.
     """
 
     heads: int = 8
     feedforward: int = 4
     dropout: float = 0.1
     pooling: str = "first"
+
+    def __post_init__(self) -> None:
+        check_int(self.heads, "heads", 1)
+        check_int(self.feedforward, "feedforward", 1)
+        check_number(self.dropout, "dropout", minimum=0, below=1)
+        check_choice(self.pooling, "pooling", POOLINGS)
