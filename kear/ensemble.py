@@ -36,23 +36,45 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     normalised to log-probabilities (log-softmax) whatever their scale, so that raw logits, from an older file or
     another tool, stand for the same distribution and combine like any other member.
     """
-    out = []
+    out: list[Prediction] = []
+    seen: dict[str, int] = {}
     for number, line in iter_json_lines(path):
         try:
-            labels, scores = list(line["labels"]), [float(s) for s in line["scores"]]
+            if not isinstance(line, dict):
+                raise ValueError("expected a JSON object")
+            labels, scores = line["labels"], line["scores"]
+            if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
+                raise ValueError("'labels' must be a list of non-empty strings")
+            if not isinstance(scores, list) or not all(_finite(score) for score in scores):
+                raise ValueError(f"'scores' must be a list of finite numbers, got {str(scores)[:80]}")
             if len(labels) != len(scores) or len(labels) < 2:
                 raise ValueError("'labels' and 'scores' must have the same length, at least 2")
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"duplicate labels {labels}")
             answer = line.get("answer")
             if answer is not None and answer not in labels:
                 raise ValueError(f"answer '{answer}' is not one of the labels {labels}")
             texts = line.get("choices")
-            if texts is not None and len(texts) != len(labels):
-                raise ValueError("'choices' and 'labels' must have the same length")
-            out.append(Prediction(str(line["id"]), labels, scores, answer, texts))
+            if texts is not None and (not isinstance(texts, list) or len(texts) != len(labels)):
+                raise ValueError("'choices' must be a list as long as 'labels'")
+            identifier = line["id"]
+            if not isinstance(identifier, (str, int)) or isinstance(identifier, bool) or str(identifier) == "":
+                raise ValueError("'id' must be a non-empty string or a number")
+            if str(identifier) in seen:
+                raise ValueError(f"duplicate id '{identifier}' (first on line {seen[str(identifier)]})")
+            seen[str(identifier)] = number
+            out.append(Prediction(str(identifier), labels, [float(x) for x in scores], answer, texts))
         except (KeyError, TypeError, ValueError) as error:
             missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise DataError(path, number, missing) from None
+    if not out:
+        raise DataError(path, None, "holds no predictions")
     return out
+
+
+def _finite(value: object) -> bool:
+    """A score: a number (not a bool, not text) that is neither infinite nor NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def align(members: Sequence[Sequence[Prediction]], names: Sequence[str]) -> list[list[Prediction]]:

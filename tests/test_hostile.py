@@ -68,8 +68,10 @@ class Case:
 CASES: list[Case] = []
 
 
-def error(command: str, name: str, argv: list[str], message: str, names: str | None = None, **files) -> None:
-    CASES.append(Case(command, name, argv, dict(files.pop("files", {})), error=message, names=names))
+def error(
+    command: str, name: str, argv: list[str], message: str, names: str | None = None, *changes: str, **files
+) -> None:
+    CASES.append(Case(command, name, argv, dict(files.pop("files", {})), error=message, names=names, changes=changes))
 
 
 def ok(command: str, name: str, argv: list[str], check: Callable[[Path], None], *changes: str, **files) -> None:
@@ -883,7 +885,13 @@ error(
     PREDICT,
     "invalid JSON",
     "in.jsonl:2",
-    files={"in.jsonl": lines(question(0), "{oops")},
+    "out.jsonl",  # the predictions of the lines before it stay, to continue after (kear predict resumes)
+    ".out.jsonl.kear.json",
+    files={
+        "in.jsonl": lambda path, places: path.write_text(
+            Path(places["knowledge"]).read_text().splitlines()[0] + "\n{oops\n"
+        )
+    },
 )
 error("predict", "input empty", PREDICT, "holds no records", "in.jsonl", files={"in.jsonl": ""})
 error("predict", "output is the input", [*PREDICT[:6], "in.jsonl"], "is also an input", "in.jsonl", files=KNOWLEDGE)
@@ -990,17 +998,41 @@ error(
 )
 error(
     "ensemble",
-    "a NaN score",
+    "a NaN score (not JSON)",
     ENSEMBLE,
-    r"finite|NaN|nan",
+    "invalid JSON",
     "b.jsonl:1",
     files=members(PRED, second=[{**PRED, "scores": [0.0, float("nan")]}]),
 )
 error(
     "ensemble",
+    "a score of 1e999 (infinite)",
+    ENSEMBLE,
+    "invalid JSON",
+    "b.jsonl:1",
+    files={"a.jsonl": lines(PRED), "b.jsonl": '{"id": "q1", "labels": ["A", "B"], "scores": [0, 1e999]}\n'},
+)
+error(
+    "ensemble",
+    "a score that is the text nan",
+    ENSEMBLE,
+    "finite numbers",
+    "b.jsonl:1",
+    files=members(PRED, second=[{**PRED, "scores": [0.0, "nan"]}]),
+)
+error(
+    "ensemble",
+    "a line that is a list",
+    ENSEMBLE,
+    "JSON object",
+    "b.jsonl:1",
+    files={"a.jsonl": lines(PRED), "b.jsonl": "[1, 2]\n"},
+)
+error(
+    "ensemble",
     "a score that is a word",
     ENSEMBLE,
-    r"score|number",
+    "finite numbers",
     "b.jsonl:1",
     files=members(PRED, second=[{**PRED, "scores": [0.0, "high"]}]),
 )
@@ -1026,7 +1058,7 @@ error(
     ENSEMBLE,
     "has labels",
     None,
-    files=members(PRED, second=[{**PRED, "labels": ["X", "Y"]}]),
+    files=members(PRED, second=[{**PRED, "labels": ["X", "Y"], "answer": "X"}]),
 )
 error("ensemble", "duplicate ids in a member", ENSEMBLE, "duplicate", "a.jsonl:2", files=members(PRED, PRED))
 error(
@@ -1210,18 +1242,20 @@ def test_hostile_input(case: Case, places, tmp_path: Path, monkeypatch, capsys) 
         assert re.search(case.error, message), message
         if case.names is not None:
             assert case.names in message, message
-        # nothing changed, nothing added (a kill or failure leaves no litter either)
-        assert after == before, sorted(set(after.items()) ^ set(before.items()))
+        # nothing changed, nothing added (a failure leaves no litter either), but for what the case says it may
+        # write before the failure (the lines kear predict keeps, to continue after)
+        new = {path for path in after.keys() - before.keys() if not _declared(path, folder, case.changes)}
+        assert {path: after.get(path) for path in before} == before and not new, (new, before.keys() - after.keys())
     else:
         assert status == 0, err[-2000:]
         assert not errors, err[-2000:]
         case.check(folder)
-        kept = {
-            path: digest
-            for path, digest in before.items()
-            if not any(path.startswith(str(folder / name)) for name in case.changes)
-        }
+        kept = {path: digest for path, digest in before.items() if not _declared(path, folder, case.changes)}
         assert {path: after.get(path) for path in kept} == kept
+
+
+def _declared(path: str, folder: Path, changes: tuple[str, ...]) -> bool:
+    return any(path == str(folder / name) or path.startswith(f"{folder / name}/") for name in changes)
 
 
 class _Stdin:
