@@ -130,6 +130,8 @@ def iter_json_lines(path: str | Path, policy: ErrorPolicy | None = None) -> Iter
         if stream is not sys.stdin.buffer:
             stack.enter_context(stream)
         for number, line in _lines(stream, name, policy):
+            if number == 1 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as some editors write
+                line = line[3:]
             if not line.strip():
                 continue
             try:

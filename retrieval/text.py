@@ -39,9 +39,21 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text.replace("_", " ")).strip().lower()
 
 
-@lru_cache(maxsize=200_000)
+# Words longer than this are lemmatised without being remembered: no English word is this long, and the cache
+# holds at most 200,000 words, which must not add up to gigabytes when the input is a run of letters.
+MAX_CACHED_WORD_CHARS = 64
+
+
 def word_lemmas(word: str) -> tuple[str, ...]:
-    """Dictionary lemmas of one lowercase word, nouns first, excluding the word itself."""
+    """Dictionary lemmas of one lowercase word, nouns first, excluding the word itself.
+
+    Args:
+        word: one lowercase word.
+    """
+    return _cached_lemmas(word) if len(word) <= MAX_CACHED_WORD_CHARS else _lemmas(word)
+
+
+def _lemmas(word: str) -> tuple[str, ...]:
     found = getAllLemmas(word)
     out: list[str] = []
     for pos in _POS_ORDER:
@@ -52,17 +64,28 @@ def word_lemmas(word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_cached_lemmas = lru_cache(maxsize=200_000)(_lemmas)
+
+
 def phrase_lemmas(phrase: str) -> list[str]:
     """Variants of a phrase with its last word, then its first word, lemmatised (``"dirty dishes"`` ->
-    ``"dirty dish"``; ``"running shoes"`` -> ``"running shoe"``, ``"run shoes"``)."""
-    words = phrase.split(" ")
+    ``"dirty dish"``; ``"running shoes"`` -> ``"running shoe"``, ``"run shoes"``).
+
+    Only the first and last words are split off (not every word), so the cost is one pass over the phrase however
+    many words it has: back-offs call this once per word dropped.
+
+    Args:
+        phrase: a normalised phrase (words separated by single spaces).
+    """
+    first, space, rest = phrase.partition(" ")
+    body, _, last = phrase.rpartition(" ")
+    candidates = [f"{body} {lemma}" if space else lemma for lemma in word_lemmas(last)]
+    if space:
+        candidates += [f"{lemma} {rest}" for lemma in word_lemmas(first)]
     variants: list[str] = []
-    positions = [len(words) - 1] if len(words) == 1 else [len(words) - 1, 0]
-    for position in positions:
-        for lemma in word_lemmas(words[position]):
-            variant = " ".join([*words[:position], lemma, *words[position + 1 :]])
-            if variant != phrase and variant not in variants:
-                variants.append(variant)
+    for variant in candidates:
+        if variant != phrase and variant not in variants:
+            variants.append(variant)
     return variants
 
 

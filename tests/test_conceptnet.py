@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval import ConceptNetConfig, ConceptNetIndex, DataError, ErrorPolicy, KearError, ingest_conceptnet
@@ -157,8 +159,9 @@ def test_filters_relations_weights_and_short_concepts(sample_selector: TripleSel
     index = sample_selector.index
     wide = TripleSelector(index, ConceptNetConfig(relations=["RelatedTo"]))
     assert triple(wide, "milk", "cow") == ("milk", "RelatedTo", "cow", 1.0)
-    light = TripleSelector(index, ConceptNetConfig(min_weight=-5))
-    assert triple(light, "dog", "bath") == ("dog", "Desires", "bath", -1.0)
+    dog, bath = index.concept_id("dog"), index.concept_id("bath")
+    assert [index.edge(p, dog).weight for p in index.edges_between(dog, bath)] == [-1.0]  # kept in the index
+    assert triple(TripleSelector(index, ConceptNetConfig(min_weight=0)), "dog", "bath") is None
 
 
 def test_choice_lemma_fallback(sample_selector: TripleSelector) -> None:
@@ -179,3 +182,111 @@ def test_verbalize() -> None:
     assert verbalize(["revolving door", "AtLocation", "bank"]) == "revolving door at location bank"
     assert relation_phrase("HasA") == "has a"
     assert relation_phrase("dbpedia/genre") == "genre"
+
+
+# ------------------------------------------------------------------------------------ corrupt or foreign indexes
+
+
+@pytest.fixture
+def copied(sample_indexes: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the sample ConceptNet index as ``kg`` in the working folder (named as the user would)."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(sample_indexes["kg"], tmp_path / "kg")
+    return Path("kg")
+
+
+def _refused(folder: str | Path, *words: str) -> None:
+    """Opening ``folder`` fails with one line that names it as given, with ``words`` in it."""
+    with pytest.raises(KearError) as caught:
+        ConceptNetIndex(folder)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{folder}: "), message
+    for word in words:
+        assert word in message, message
+
+
+def test_folders_that_are_no_conceptnet_index(copied: Path, sample_indexes: dict[str, Path]) -> None:
+    Path("stuff").mkdir()
+    (Path("stuff") / "a.txt").write_text("x")
+    _refused("stuff", "not a ConceptNet index (missing meta.json)")
+    _refused("stuff/a.txt", "not a ConceptNet index (a file, not a folder)")
+    _refused("nowhere", "not a ConceptNet index (no such folder)")
+    _refused(sample_indexes["dict"], "not a ConceptNet index (it is a wiktionary index)")
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("missing tail.npy", ["not a ConceptNet index (missing tail.npy)", "kear index conceptnet"]),
+        ("missing surfaces.bin", ["missing surfaces.bin"]),
+        ("truncated tail.npy", ["corrupt ConceptNet index (tail.npy is not a readable array"]),
+        ("empty weight.npy", ["corrupt ConceptNet index (weight.npy is not a readable array"]),
+        ("pickled rel.npy", ["corrupt ConceptNet index (rel.npy is not a readable array"]),
+        ("2-D head_ptr.npy", ["corrupt ConceptNet index (head_ptr.npy holds"]),
+        ("short weight.npy", ["corrupt ConceptNet index (weight.npy has"]),
+        ("truncated concepts.txt", ["corrupt ConceptNet index (concepts.txt has"]),
+        ("binary concepts.txt", ["corrupt ConceptNet index (concepts.txt is not UTF-8"]),
+        ("truncated relations.txt", ["corrupt ConceptNet index (relations.txt has"]),
+        ("meta.json not JSON", ["corrupt ConceptNet index (meta.json is not readable JSON"]),
+        ("meta.json a list", ["corrupt ConceptNet index (meta.json is not a JSON object"]),
+        ("meta.json of another format", ["index format 7 is not 1"]),
+    ],
+)
+def test_damaged_conceptnet_indexes_are_one_line_errors(copied: Path, damage: str, words: list[str]) -> None:
+    name = next(word for word in damage.split() if "." in word)
+    path = copied / name
+    if damage.startswith("missing"):
+        path.unlink()
+    elif damage.startswith("truncated") and name.endswith(".npy"):
+        path.write_bytes(path.read_bytes()[:-8])
+    elif damage.startswith("truncated"):
+        path.write_text(path.read_text().rsplit("\n", 1)[0])
+    elif damage.startswith("empty"):
+        path.write_bytes(b"")
+    elif damage.startswith("pickled"):
+        np.save(path, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    elif damage.startswith("2-D"):
+        np.save(path, np.zeros((2, 2), dtype=np.int64))
+    elif damage.startswith("short"):
+        np.save(path, np.load(path)[:-1])
+    elif damage.startswith("binary"):
+        path.write_bytes(b"\xff\xfe\x00bad")
+    elif damage == "meta.json not JSON":
+        path.write_text("{not json")
+    elif damage == "meta.json a list":
+        path.write_text("[1, 2]")
+    else:
+        path.write_text(json.dumps({**json.loads(path.read_text()), "format": 7}))
+    _refused(copied, *words)
+
+
+def test_damage_found_only_by_a_lookup_is_a_one_line_error(copied: Path, sample_config) -> None:
+    """Contents of the right size but out of range (tails, surface offsets) are reported when they are read."""
+    from retrieval import annotate, read_records
+
+    tail = np.load(copied / "tail.npy")
+    np.save(copied / "tail.npy", tail + 10_000_000)
+    sample_config.kg.index = str(copied)
+    records = list(read_records(sample_file("questions.jsonl")))
+    with pytest.raises(KearError) as caught:
+        list(annotate(records, sample_config, ["kg"], progress=False))
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("kg: corrupt ConceptNet index (an id out of range"), message
+
+    np.save(copied / "tail.npy", tail)
+    (copied / "surfaces.bin").write_bytes((copied / "surfaces.bin").read_bytes()[:10])
+    sample_config.use_cache = False
+    with pytest.raises(KearError, match=r"^kg: corrupt ConceptNet index \(surfaces\.bin is shorter than its offsets"):
+        list(annotate(records, sample_config, ["kg"], progress=False))
+
+
+# --------------------------------------------------------------------------------------- long input stays linear
+
+
+def test_grounding_and_selection_over_long_texts(sample_selector: TripleSelector) -> None:
+    """No n-gram, lemma or lookup step recurses or goes quadratic: 5,000 words take well under a few seconds."""
+    question = " ".join(["where", "should", "you", "put"] * 1_250) + " a carton of milk?"
+    choices = ["refrigerator", "cupboard " * 2_000, "mailbox"]
+    assert sample_selector.ground(question, choices) == "milk"
+    assert sample_selector.select("milk", "refrigerator " * 2_000) is None  # not a concept: nothing, and quickly
+    assert len(sample_selector._memo) < 100  # long pairs are not remembered

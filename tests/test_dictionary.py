@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,104 @@ def test_real_wordnet(tmp_path: Path) -> None:
     assert resolver.meaning("bank").startswith("bank: sloping land")
     assert resolver.meaning("geese").startswith("goose: ")
     assert resolver.meaning("ran").startswith("run: ")
+
+
+# --------------------------------------------------------------------------------------- long input, no recursion
+
+
+def test_a_long_phrase_backs_off_word_by_word_without_recursion(resolver: MeaningResolver) -> None:
+    """Each back-off drops a word; 2,000 words once exhausted Python's stack (a RecursionError)."""
+    assert resolver.meaning(" ".join(["zzzz"] * 1_999 + ["bird"])).startswith("bird: An animal with feathers")
+    assert resolver.meaning(" ".join(["qqqq"] * 2_000)) is None
+
+
+def test_a_long_chain_of_links_is_followed_without_recursion(tmp_path: Path) -> None:
+    chain = [
+        json.dumps({"word": f"w{i}", "lang": "English", "senses": [{"form_of": [{"word": f"w{i + 1}"}]}]})
+        for i in range(3_000)
+    ]
+    chain.append(json.dumps({"word": "w3000", "lang": "English", "senses": [{"glosses": ["The end."]}]}))
+    ingest_wiktionary(write_lines(tmp_path / "k.jsonl", chain), tmp_path / "index", progress=False)
+    assert MeaningResolver(DictionaryIndex(tmp_path / "index")).meaning("w0") == "w3000: The end."
+
+
+# ------------------------------------------------------------------------------------ corrupt or foreign indexes
+
+
+def _one_line_naming(error: pytest.ExceptionInfo, name: str, *words: str) -> None:
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{name}: "), message
+    for word in words:
+        assert word in message, message
+
+
+@pytest.fixture
+def copied(sample_indexes: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the sample dictionary index as ``dict`` in the working folder (named as the user would)."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(sample_indexes["dict"], tmp_path / "dict")
+    return Path("dict")
+
+
+def test_a_folder_that_is_no_dictionary_index(copied: Path, sample_indexes: dict[str, Path]) -> None:
+    Path("stuff").mkdir()
+    (Path("stuff") / "a.txt").write_text("x")
+    with pytest.raises(KearError) as caught:
+        DictionaryIndex("stuff")
+    _one_line_naming(caught, "stuff", "not a dictionary index (missing meta.json)")
+    with pytest.raises(KearError) as caught:
+        DictionaryIndex(sample_indexes["kg"])
+    _one_line_naming(caught, str(sample_indexes["kg"]), "not a dictionary index (a ConceptNet index)")
+    with pytest.raises(KearError) as caught:
+        DictionaryIndex("stuff/a.txt")
+    _one_line_naming(caught, "stuff/a.txt", "a file, not a folder")
+    with pytest.raises(KearError) as caught:
+        DictionaryIndex("nowhere")
+    _one_line_naming(caught, "nowhere", "no such folder")
+
+
+def test_a_dictionary_index_without_its_database(copied: Path) -> None:
+    (copied / "dictionary.sqlite").unlink()
+    with pytest.raises(KearError) as caught:
+        DictionaryIndex(copied)
+    _one_line_naming(caught, "dict", "missing dictionary.sqlite")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "meta"])
+def test_a_damaged_dictionary_index(copied: Path, damage: str) -> None:
+    database = copied / "dictionary.sqlite"
+    if damage == "garbage":
+        database.write_bytes(b"not a database at all " * 100)
+    elif damage == "truncated":
+        database.write_bytes(database.read_bytes()[:1000])
+    elif damage == "empty":
+        database.write_bytes(b"")  # SQLite takes an empty file for an empty database: no table
+    else:
+        (copied / "meta.json").write_text("{not json")
+    with pytest.raises(KearError) as caught:
+        MeaningResolver(DictionaryIndex(copied)).meaning("milk")
+    _one_line_naming(caught, "dict", "corrupt dictionary index", "rebuild it with 'kear index wiktionary'")
+
+
+def test_a_damaged_entry_is_found_when_it_is_looked_up(copied: Path) -> None:
+    db = sqlite3.connect(copied / "dictionary.sqlite")
+    db.execute("UPDATE entries SET data = ? WHERE key = 'milk'", (b"{broken",))
+    db.execute("UPDATE entries SET data = ? WHERE key = 'bird'", (b'{"senses": "not a list"}',))
+    db.commit()
+    db.close()
+    resolver = MeaningResolver(DictionaryIndex(copied))
+    assert resolver.meaning("fly").startswith("fly:")  # the rest of the index still serves
+    for concept, problem in (("milk", "is not JSON"), ("bird", "has the wrong shape")):
+        with pytest.raises(KearError) as caught:
+            resolver.meaning(concept)
+        _one_line_naming(caught, "dict", "corrupt dictionary index", problem)
+
+
+def test_an_index_is_rebuilt_in_place_but_never_over_another_kind(copied: Path, sample_indexes: dict) -> None:
+    before = DictionaryIndex(copied).fingerprint
+    ingest_wiktionary(sample_file("kaikki-english.jsonl"), copied, progress=False)
+    assert DictionaryIndex(copied).fingerprint != before
+    shutil.copytree(sample_indexes["kg"], "kg")
+    with pytest.raises(KearError, match=r"^kg: "):
+        ingest_wiktionary(sample_file("kaikki-english.jsonl"), "kg", progress=False)
+    assert (Path("kg") / "tail.npy").is_file()

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from retrieval import ExamplesConfig, read_records
+from retrieval import DataError, ExamplesConfig, read_records
 from retrieval.data import sample_file
 from retrieval.examples import BM25SBackend, ExampleRetriever, RankBM25Backend, load_corpus, top_k
 
@@ -85,5 +87,86 @@ def test_records_without_answers_are_left_out_of_the_corpus(tmp_path) -> None:
 
 
 def test_unknown_backend() -> None:
+    with pytest.raises(ValueError, match="lucene"):  # the settings refuse it
+        ExamplesConfig(backend="lucene")
+    config = ExamplesConfig()
+    config.backend = "lucene"  # and so does the retriever, for settings changed after they were checked
     with pytest.raises(ValueError, match="unknown BM25 backend"):
-        ExampleRetriever(load_corpus([sample_file("train.jsonl")]), ExamplesConfig(backend="lucene"))
+        ExampleRetriever(load_corpus([sample_file("train.jsonl")]), config)
+
+
+# --------------------------------------------------------------------------------- corpora that cannot be used
+
+
+def _corpus_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: str | bytes) -> str:
+    """The one-line error of a corpus file ``name`` with ``content``, named as the user gave it."""
+    monkeypatch.chdir(tmp_path)
+    path = Path(name)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError) as caught:
+        load_corpus([sample_file("train.jsonl"), name])
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{name}"), message
+    return message
+
+
+def test_an_empty_corpus_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _corpus_error(tmp_path, monkeypatch, "empty.jsonl", "") == "empty.jsonl: holds no records"
+    assert "holds no records" in _corpus_error(tmp_path, monkeypatch, "blank.jsonl", "\n \n")
+
+
+def test_a_corpus_without_answers_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [json.dumps({"id": f"t{i}", "question": "q?", "choices": ["a", "b"]}) for i in range(3)]
+    message = _corpus_error(tmp_path, monkeypatch, "test.jsonl", "\n".join(rows))
+    assert message == "test.jsonl: none of the training corpus's 3 records has an answer (BM25 needs answered ones)"
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (sample_file("kaikki-english.jsonl").read_text(), "dump.jsonl:1: missing field 'question'"),
+        (sample_file("conceptnet-assertions.csv").read_text(), "dump.jsonl:1: invalid JSON"),
+        (bytes(range(256)), "dump.jsonl:1: invalid JSON"),
+    ],
+)
+def test_a_corpus_that_is_not_records_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | bytes, where: str
+) -> None:
+    assert _corpus_error(tmp_path, monkeypatch, "dump.jsonl", content).startswith(where)
+
+
+def test_corpus_errors_through_the_source_name_the_corpus(
+    sample_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import annotate
+
+    monkeypatch.chdir(tmp_path)
+    Path("empty.jsonl").write_text("")
+    records = list(read_records(sample_file("questions.jsonl")))
+    for corpus, message in (
+        ("gone.jsonl", "gone.jsonl: no such file (a training corpus in train.corpora)"),
+        ("empty.jsonl", "empty.jsonl: holds no records"),
+    ):
+        sample_config.train.corpora = [corpus]
+        with pytest.raises(DataError) as caught:
+            list(annotate(records, sample_config, ["train"], progress=False))
+        assert str(caught.value) == message
+
+
+def test_a_dataset_folder_is_a_corpus(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    rows = [
+        {
+            "id": r.id,
+            "question": r.question,
+            "choices": {"label": r.labels, "text": [c.text for c in r.choices]},
+            "answerKey": r.answer,
+        }
+        for r in read_records(sample_file("train.jsonl"))
+    ]
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "saved"))
+    from retrieval.examples import ExamplesSource
+
+    source = ExamplesSource(ExamplesConfig(corpora=[str(tmp_path / "saved")]))
+    assert len(source.fingerprint()) == 40
+    assert len(source.retriever.corpus) == 24

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cached_property
-from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, KearError
 from ..records import Record
 from ..source import Knowledge, KnowledgeSource, register
 from .config import KEAR_RELATIONS, ConceptNetConfig
-from .index import ConceptNetIndex, Edge
+from .index import ConceptNetIndex, CorruptIndex, Edge, read_meta
 from .ingest import IngestReport, ingest_conceptnet
 from .select import TripleSelector, relation_phrase, verbalize
 
@@ -20,6 +18,7 @@ __all__ = [
     "ConceptNetConfig",
     "ConceptNetIndex",
     "ConceptNetSource",
+    "CorruptIndex",
     "Edge",
     "IngestReport",
     "TripleSelector",
@@ -46,21 +45,26 @@ class ConceptNetSource(KnowledgeSource):
             raise ConfigError(
                 "kg.index is not set: build one with 'kear index conceptnet DUMP' and point kg.index to it"
             )
+        self.data_identity()  # a kg.index that is no index is said at once, before other sources' settings
 
     def data_identity(self) -> str:
-        meta = Path(self.config.index) / "meta.json"
         try:
-            return json.loads(meta.read_text(encoding="utf-8"))["build_id"]
-        except (OSError, ValueError, KeyError):
-            raise ConfigError(
-                f"{self.config.index}: not a ConceptNet index (build it with 'kear index conceptnet')"
-            ) from None
+            return read_meta(self.config.index)["build_id"]
+        except KearError as error:  # kg.index names something that is not an index: a setting to change
+            raise ConfigError(str(error)) from None
 
     @cached_property
     def selector(self) -> TripleSelector:
         return TripleSelector(ConceptNetIndex(self.config.index), self.config)
 
     def annotate(self, records: Sequence[Record]) -> list[Knowledge]:
+        try:
+            return self._annotate(records)
+        except (IndexError, ValueError) as error:
+            # opening checked every size; ids out of range can only come from damaged contents of the right size
+            raise CorruptIndex(self.config.index, f"an id out of range: {error}") from None
+
+    def _annotate(self, records: Sequence[Record]) -> list[Knowledge]:
         out = []
         for record in records:
             concept, grounded = record.question_concept, None

@@ -7,7 +7,12 @@ Folder layout (all plain files; numpy arrays are read without pickle):
 * ``head_ptr.npy``: int64 ``[concepts + 1]``; the outgoing edges of concept ``c`` are ``head_ptr[c]:head_ptr[c+1]``;
 * ``tail.npy`` (int32), ``rel.npy`` (uint16), ``weight.npy`` (float64): per edge, sorted by (head, tail, rel);
 * ``surface_start.npy`` (int64), ``surface_len.npy`` (int32) and ``surfaces.bin``: each edge's surface text;
-* ``meta.json``: format version, build id, source and counts.
+* ``meta.json``: format version, kind (``conceptnet``), build id, source and counts.
+
+Opening checks that the folder is a complete index (every file there, arrays of the right shapes and lengths,
+counts that agree with ``meta.json``) and says in one line what is wrong when it is not: another kind of index, a
+missing or truncated file. Checks that would read every edge are left to the lookups, which report an index
+whose contents are out of range in one line too (:class:`CorruptIndex`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,56 @@ import numpy as np
 from ..errors import KearError
 
 FORMAT_VERSION = 1
+KIND = "conceptnet"
+REBUILD = "rebuild it with 'kear index conceptnet'"
+# the arrays of an index and the kinds of number each may hold (numpy's: "i" signed, "u" unsigned, "f" float)
+ARRAYS = {"head_ptr": "iu", "tail": "iu", "rel": "iu", "weight": "f", "surface_start": "iu", "surface_len": "iu"}
+FILES = ("meta.json", "concepts.txt", "relations.txt", *(f"{name}.npy" for name in ARRAYS), "surfaces.bin")
+
+
+class CorruptIndex(KearError):
+    """An index folder whose files are missing, truncated or inconsistent."""
+
+    def __init__(self, folder: str | Path, problem: str) -> None:
+        super().__init__(f"{folder}: corrupt ConceptNet index ({problem}): {REBUILD}")
+
+
+def read_meta(folder: str | Path) -> dict:
+    """The checked ``meta.json`` of a ConceptNet index folder; :class:`KearError` says what else the folder is.
+
+    Args:
+        folder: the folder the user gave as the index (named as given in messages).
+    """
+    path = Path(folder)
+    if not path.exists():
+        raise KearError(f"{folder}: not a ConceptNet index (no such folder); build one with 'kear index conceptnet'")
+    if not path.is_dir():
+        raise KearError(
+            f"{folder}: not a ConceptNet index (a file, not a folder); build one with 'kear index conceptnet'"
+        )
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KearError(
+            f"{folder}: not a ConceptNet index (missing meta.json); build one with 'kear index conceptnet'"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise CorruptIndex(folder, f"meta.json is not readable JSON: {type(error).__name__}") from None
+    if not isinstance(meta, dict):
+        raise CorruptIndex(folder, "meta.json is not a JSON object")
+    kind = meta.get("kind", KIND)  # indexes built before kinds were recorded are ConceptNet's
+    if kind != KIND:
+        raise KearError(
+            f"{folder}: not a ConceptNet index (it is a {kind} index); build one with 'kear index conceptnet'"
+        )
+    if meta.get("format") != FORMAT_VERSION:
+        raise KearError(f"{folder}: index format {meta.get('format')} is not {FORMAT_VERSION}; {REBUILD}")
+    if not isinstance(meta.get("build_id"), str):
+        raise CorruptIndex(folder, "meta.json has no build id")
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise KearError(f"{folder}: not a ConceptNet index (missing {', '.join(missing)}); {REBUILD}")
+    return meta
 
 
 @dataclass(frozen=True)
@@ -121,6 +176,7 @@ def write_index(
     relation_counts = {name: int(n) for name, n in zip(relation_names, per_relation)}
     meta = {
         **meta,
+        "kind": KIND,
         "build_id": uuid.uuid4().hex,
         "edges": len(keep),
         "concepts": len(vocabulary),
@@ -138,29 +194,70 @@ class ConceptNetIndex:
     """
 
     def __init__(self, folder: str | Path) -> None:
+        self.meta = read_meta(folder)
+        self.name = str(folder)  # as the user gave it, for messages
         folder = Path(folder)
-        meta_path = folder / "meta.json"
-        if not meta_path.is_file():
-            raise KearError(f"{folder}: not a ConceptNet index (no meta.json); build one with 'kear index conceptnet'")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if self.meta.get("format") != FORMAT_VERSION:
-            raise KearError(f"{folder}: index format {self.meta.get('format')} is not {FORMAT_VERSION}; rebuild it")
         self.folder = folder
-        text = (folder / "concepts.txt").read_text(encoding="utf-8")
-        self.concepts: list[str] = text.split("\n") if text else []
+        self.concepts = self._names("concepts.txt")
         self.ids = {name: i for i, name in enumerate(self.concepts)}
-        text = (folder / "relations.txt").read_text(encoding="utf-8")
-        self.relations: list[str] = text.split("\n") if text else []
-        load = lambda name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)  # noqa: E731
-        self.head_ptr = np.asarray(load("head_ptr"))
-        self.tail = np.asarray(load("tail"))
-        self.rel = np.asarray(load("rel"))
-        self.weight = np.asarray(load("weight"))
-        self.surface_start = load("surface_start")
-        self.surface_len = load("surface_len")
-        with open(folder / "surfaces.bin", "rb") as handle:
-            size = handle.seek(0, 2)
-            self._surfaces = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self.relations = self._names("relations.txt")
+        arrays = {name: self._array(name, kinds) for name, kinds in ARRAYS.items()}
+        self.head_ptr = np.asarray(arrays["head_ptr"])
+        self.tail = np.asarray(arrays["tail"])
+        self.rel = np.asarray(arrays["rel"])
+        self.weight = np.asarray(arrays["weight"])
+        self.surface_start = arrays["surface_start"]
+        self.surface_len = arrays["surface_len"]
+        self._check_sizes()
+        try:
+            with open(folder / "surfaces.bin", "rb") as handle:
+                size = handle.seek(0, 2)
+                self._surfaces = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except OSError as error:
+            raise CorruptIndex(self.name, f"surfaces.bin cannot be read: {error.strerror or error}") from None
+
+    def _names(self, file: str) -> list[str]:
+        """The lines of a name file (concepts or relations)."""
+        try:
+            text = (self.folder / file).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise CorruptIndex(self.name, f"{file} is not UTF-8 text") from None
+        except OSError as error:
+            raise CorruptIndex(self.name, f"{file} cannot be read: {error.strerror or error}") from None
+        return text.split("\n") if text else []
+
+    def _array(self, name: str, kinds: str) -> np.ndarray:
+        """One array, memory-mapped (never unpickled), checked to be one-dimensional numbers of one of ``kinds``."""
+        try:
+            array = np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, OSError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CorruptIndex(self.name, f"{name}.npy is not a readable array: {reason}") from None
+        if array.ndim != 1 or array.dtype.kind not in kinds:
+            raise CorruptIndex(self.name, f"{name}.npy holds {array.dtype} of shape {array.shape}")
+        return array
+
+    def _check_sizes(self) -> None:
+        """Lengths that must agree (cheap: no edge is read), so that a truncated file is found at once."""
+        edges = len(self.tail)
+        if len(self.head_ptr) != len(self.concepts) + 1:
+            raise CorruptIndex(
+                self.name, f"concepts.txt has {len(self.concepts)} names for {len(self.head_ptr) - 1} concepts"
+            )
+        for name in ("rel", "weight", "surface_start", "surface_len"):
+            if len(getattr(self, name)) != edges:
+                raise CorruptIndex(self.name, f"{name}.npy has {len(getattr(self, name))} values for {edges} edges")
+        if int(self.head_ptr[0]) != 0 or int(self.head_ptr[-1]) != edges:
+            raise CorruptIndex(self.name, f"head_ptr.npy does not span the {edges} edges")
+        for key, found in (("edges", edges), ("concepts", len(self.concepts))):
+            expected = self.meta.get(key)
+            if isinstance(expected, int) and expected != found:
+                raise CorruptIndex(self.name, f"meta.json counts {expected} {key}, the files hold {found}")
+        relations = self.meta.get("relations")
+        if isinstance(relations, dict) and len(relations) != len(self.relations):
+            raise CorruptIndex(
+                self.name, f"relations.txt has {len(self.relations)} names, meta.json counts {len(relations)}"
+            )
 
     @property
     def fingerprint(self) -> str:
@@ -188,10 +285,13 @@ class ConceptNetIndex:
         )
 
     def surface(self, position: int) -> str | None:
+        """The surface text of the edge at ``position``, or ``None`` when it has none."""
         length = int(self.surface_len[position])
         if not length:
             return None
         start = int(self.surface_start[position])
+        if start < 0 or length < 0 or start + length > len(self._surfaces):
+            raise CorruptIndex(self.name, "surfaces.bin is shorter than its offsets say")
         return self._surfaces[start : start + length].decode("utf-8", "replace")
 
     def edge(self, position: int, head: int) -> Edge:

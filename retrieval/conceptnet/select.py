@@ -29,6 +29,9 @@ RELATION_PHRASES = {
     "Antonym": "antonym",
 }
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+# Only pairs of texts up to this long (together) are remembered: the memo lives as long as the selector, and long
+# texts (records cut them to a few thousand characters) rarely repeat, so remembering them would only grow memory.
+MAX_MEMO_CHARS = 256
 
 
 def relation_phrase(relation: str) -> str:
@@ -110,11 +113,14 @@ class TripleSelector:
     def select(self, question_concept: str | None, choice: str) -> Edge | None:
         """The edge for one pair, or ``None`` when the graph has nothing for this choice."""
         key = (question_concept, choice)
-        if key not in self._memo:
-            tails = self._forms(choice)
-            heads = self._forms(question_concept) if question_concept else []
-            self._memo[key] = (self._direct(heads[:1], tails) if heads else None) or self._fallback(tails)
-        return self._memo[key]
+        if key in self._memo:
+            return self._memo[key]
+        tails = self._forms(choice)
+        heads = self._forms(question_concept) if question_concept else []
+        found = (self._direct(heads[:1], tails) if heads else None) or self._fallback(tails)
+        if len(choice) + len(question_concept or "") <= MAX_MEMO_CHARS:
+            self._memo[key] = found
+        return found
 
     def ground(self, question: str, choices: list[str] = ()) -> str | None:
         """Find a question concept in a question's text.

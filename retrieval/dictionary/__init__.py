@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cached_property
-from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, KearError
 from ..records import Record
 from ..source import Knowledge, KnowledgeSource, register
 from .config import DictionaryConfig
-from .index import DictionaryIndex, DictionaryWriter
+from .index import CorruptIndex, DictionaryIndex, DictionaryWriter, read_meta
 from .ingest import ingest_wiktionary, ingest_wordnet, wiktionary_entry
 from .select import MeaningResolver
 
 __all__ = [
+    "CorruptIndex",
     "DictionaryConfig",
     "DictionaryIndex",
     "DictionarySource",
@@ -38,15 +37,13 @@ class DictionarySource(KnowledgeSource):
         super().__init__(config)
         if not config.indexes:
             raise ConfigError("dict.indexes is empty: build one with 'kear index wiktionary DUMP' and list it there")
+        self.data_identity()  # a folder that is no index is said at once, before other sources' settings
 
     def data_identity(self) -> list[str]:
-        identity = []
-        for folder in self.config.indexes:
-            try:
-                identity.append(json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))["build_id"])
-            except (OSError, ValueError, KeyError):
-                raise ConfigError(f"{folder}: not a dictionary index (build it with 'kear index wiktionary')") from None
-        return identity
+        try:
+            return [read_meta(folder)["build_id"] for folder in self.config.indexes]
+        except KearError as error:  # dict.indexes names something that is not an index: a setting to change
+            raise ConfigError(str(error)) from None
 
     @cached_property
     def resolvers(self) -> list[MeaningResolver]:

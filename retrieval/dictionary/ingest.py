@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError, ErrorPolicy, KearError
 from ..io import atomic_path, iter_json_lines
-from .index import DictionaryWriter
+from .index import DictionaryWriter, is_dictionary_index
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def ingest_wiktionary(
         raise DataError(dump, None, "no such file")
     started = time.perf_counter()
     other_languages = 0
-    with atomic_path(output) as folder:
-        writer = DictionaryWriter(folder, "wiktionary")
+    with atomic_path(output, folder=True, inputs=[dump], owned=is_dictionary_index) as folder:
+        writer = DictionaryWriter(folder, "wiktionary", name=output)
         lines = iter_json_lines(dump, policy)
         for number, obj in tqdm(lines, desc="Wiktionary entries", unit=" entries", disable=not progress):
             try:
@@ -143,12 +143,14 @@ def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = T
     """
     folder = _wordnet_folder(Path(source))
     started = time.perf_counter()
-    with atomic_path(output) as out:
-        writer = DictionaryWriter(out, "wordnet")
+    with atomic_path(output, folder=True, inputs=[folder], owned=is_dictionary_index) as out:
+        writer = DictionaryWriter(out, "wordnet", name=output)
         for pos, _ in tqdm(_WORDNET_POS, desc="WordNet parts of speech", disable=not progress):
             index_file, data_file = folder / f"index.{pos}", folder / f"data.{pos}"
             if not index_file.is_file():
                 continue
+            if not data_file.is_file():
+                raise DataError(data_file, None, f"no such file (WordNet's {index_file.name} needs it)")
             data = data_file.read_bytes()
             with open(index_file, encoding="utf-8", errors="replace") as handle:
                 for number, line in enumerate(handle, start=1):

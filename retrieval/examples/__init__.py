@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..io import file_digest
@@ -29,6 +31,26 @@ __all__ = [
 ]
 
 
+def _corpus_digest(path: str) -> str:
+    """Digest of a training corpus's bytes: a file's, or a dataset folder's files' (names and contents).
+
+    Args:
+        path: the corpus as the user gave it (named so in messages).
+    """
+    where = Path(path)
+    try:
+        if where.is_dir():
+            digest = hashlib.sha1()
+            for file in sorted(p for p in where.rglob("*") if p.is_file()):
+                digest.update(f"{file.relative_to(where)}\0{file_digest(file)}\0".encode())
+            return digest.hexdigest()
+        return file_digest(where)
+    except FileNotFoundError:
+        raise DataError(path, None, "no such file (a training corpus in train.corpora)") from None
+    except OSError as error:
+        raise DataError(path, None, f"cannot read the training corpus: {error.strerror or error}") from None
+
+
 @register
 class ExamplesSource(KnowledgeSource):
     """Adds ``retrieval`` (a list of K ``"question answer"`` texts) to each choice."""
@@ -44,10 +66,7 @@ class ExamplesSource(KnowledgeSource):
             raise ConfigError(f"train.backend '{config.backend}' is not one of {', '.join(BACKENDS)}")
 
     def data_identity(self) -> list[str]:
-        try:
-            return [file_digest(path) for path in self.config.corpora]
-        except OSError as error:
-            raise DataError(error.filename or self.config.corpora, None, "cannot read training corpus") from None
+        return [_corpus_digest(path) for path in self.config.corpora]
 
     @cached_property
     def retriever(self) -> ExampleRetriever:
