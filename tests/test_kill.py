@@ -197,3 +197,26 @@ def test_kill_train_before_and_after_a_checkpoint_then_rerun(
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "whole"]  # no lock left beside it
     assert os.listdir(broken / "best")
+
+
+def test_two_writers_on_one_output(trained_model: Path, many_questions: Path, tmp_path: Path) -> None:
+    """Two real runs on one output: the second stops at once with one line; the first's file comes out whole."""
+    command = kear("predict", "--model", str(trained_model), "--input", str(many_questions), "--output", "out.jsonl")
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    run(command, whole)
+    work = tmp_path / "work"
+    work.mkdir()
+    first = subprocess.Popen(command, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (work / ".out.jsonl.kear-lock").exists():
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    second = subprocess.run(command, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert first.poll() is None, "the first run ended before the second started: nothing was tested"
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1] == (
+        "kear: error: out.jsonl: another kear run is writing it; wait for it to end, or write elsewhere"
+    )
+    assert first.wait(timeout=300) == 0
+    assert (work / "out.jsonl").read_bytes() == (whole / "out.jsonl").read_bytes()
