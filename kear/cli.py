@@ -117,11 +117,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .evaluation import accuracy_of, write_predictions
     from .modeling import load_model
-    from .prediction import predict_records
+    from .prediction import predict_records, retrieval_config
 
     if args.output and args.output != "-":
-        check_output(args.output, [args.input])  # before any work
+        check_output(args.output, [args.input, args.model])  # before any work
     model, tokenizer = load_model(args.model)
+    settings = retrieval_config(model, args.overrides)
+    if args.output and args.output != "-" and settings is not None:
+        check_output(args.output, settings.read_paths())
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     records = read_records(args.input, split=args.split, policy=policy)
     predictions = predict_records(
@@ -129,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     policy.report("input lines")
     if args.output:
-        write_predictions(args.output, predictions, inputs=[args.input])
+        write_predictions(args.output, predictions, inputs=[args.input, args.model])
     logger.info("%d records; accuracy %s", len(predictions), _accuracy_text(accuracy_of(predictions)))
     return 0
 
@@ -161,12 +164,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     import tempfile
 
+    from retrieval.io import check_output
+
     from .ensemble import check_request, ensemble_files
     from .prediction import predict_file
 
     if args.models and not args.input:
         raise KearError("--models needs --input: the records the models predict")
     check_request(args.method, len(args.predictions) + len(args.models), args.dev)  # before any model runs
+    if args.output != "-":
+        check_output(args.output, [*args.predictions, *(args.dev or ()), *args.models, args.input])
     paths, names = list(args.predictions), {}
     with tempfile.TemporaryDirectory(prefix="kear-ensemble-") as folder:
         for number, model in enumerate(args.models):

@@ -213,10 +213,16 @@ def from_pretrained(loader: Any, name_or_path: str, what: str, **kwargs: Any) ->
     except SafetensorError as error:  # a download that is not safetensors after all, or a file changed since
         problem = f"corrupt safetensors weights ({_first_line(error)})"
         raise KearError(f"cannot load {what} '{name_or_path}': {problem}") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as error:
+        # transformers and tokenizers raise these for files of the wrong shape (a tokenizer.json that is not one,
+        # weights whose sizes are not the config's); all mean the folder cannot serve as asked
         first = _first_line(error)
         if "trust_remote_code" in str(error):
             first = "it needs remote code, which kear never runs (trust_remote_code stays off)"
+        elif "ignore_mismatched_sizes" in str(error) or "size mismatch" in str(error):
+            first = "its weights do not have the sizes its config.json gives"
+        elif isinstance(error, (KeyError, TypeError, AttributeError)):
+            first = f"a file of the wrong shape ({type(error).__name__}: {first})"
         raise KearError(f"cannot load {what} '{name_or_path}': {OFFLINE_HINT if offline else first}") from None
 
 
@@ -376,6 +382,11 @@ class KearModel(PreTrainedModel):
             check_config(folder, "encoder", name_or_path)
             check_weights(folder)
         config = from_pretrained(AutoConfig, name_or_path, "encoder")
+        if config.model_type == KearConfig.model_type:
+            raise ConfigError(
+                f"model.name_or_path: '{name_or_path}' is a kear model, not a pretrained encoder; kear train starts "
+                "from an encoder (its Hub id or folder), and predicts with a kear model"
+            )
         check_max_length(config, settings.get("inputs"), name_or_path)
         head, head_settings = settings.get("head", "first_token"), settings.get("head_settings")
         # a head on the meta device, with the random generators left as they were: a cheap check of its settings
@@ -496,9 +507,18 @@ def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
                 f"{source}: not a kear model folder (its config.json is of model type '{model_type}'; kear train "
                 "writes one in output_dir/best)"
             )
-    model = from_pretrained(KearModel, source, "model", **kwargs)
+    model, info = from_pretrained(KearModel, source, "model", output_loading_info=True, **kwargs)
+    # weights the config asks for and the file lacks would be left at random, silently: refuse them (a pooler,
+    # which kear drops, does not count)
+    missing = [key for key in info.get("missing_keys", ()) if ".pooler." not in key]
+    if missing:
+        raise KearError(
+            f"{source}: its weights lack {len(missing)} tensor(s) its config.json asks for (e.g. {missing[0]}); "
+            "the config and model.safetensors are not of one model"
+        )
     _check_saved_inputs(model.config.inputs, source)
-    return model, from_pretrained(AutoTokenizer, source, "model")
+    check_max_length(model.config.encoder, model.config.inputs, source)
+    return model, from_pretrained(AutoTokenizer, source, "tokenizer")
 
 
 def _check_saved_inputs(inputs: Any, source: str) -> None:

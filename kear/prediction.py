@@ -254,7 +254,9 @@ def predict_file(
             output = check_output(output, [source, model_source])
             stack.enter_context(output_lock(output))
         model, tokenizer = load_model(model_source)
-        retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before it reads anything
+        settings = retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before any reading
+        if not to_stdout and settings is not None:
+            check_output(output, settings.read_paths())  # nor over the indexes, corpora or cache it may read
         handle = sys.stdout.buffer if to_stdout else None
         earlier: list[dict] = []
         if not to_stdout:

@@ -465,6 +465,15 @@ def check_output_dir(config: TrainConfig) -> None:
     """
     output = Path(config.training.output_dir)
     saved = output / "train_config.yaml"
+    # best/ and checkpoint/ are replaced whole as the run goes: nothing the run reads may live there
+    reads = [config.data.train, config.data.dev, config.model.name_or_path, *config.retrieval.read_paths()]
+    for kept in ("best", "checkpoint"):
+        for source in reads:
+            if source and Path(source).exists() and Path(source).resolve().is_relative_to((output / kept).resolve()):
+                raise ConfigError(
+                    f"training.output_dir: {output / kept} holds {source}, which the run reads and would replace; "
+                    "move it, or choose another output_dir"
+                )
     if output.exists() and not output.is_dir():
         raise ConfigError(f"training.output_dir: {output} is not a folder")
     if output.is_dir() and any(output.iterdir()) and not saved.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,3 +51,12 @@ class RetrievalConfig:
     def cache_path(self) -> Path:
         folder = self.cache_dir or os.environ.get("KEAR_CACHE") or "~/.cache/kear"
         return Path(folder).expanduser() / "retrieval.sqlite"
+
+    def read_paths(self, sources: Sequence[str] | None = None) -> list[str]:
+        """The files and folders retrieval with these settings reads (indexes, corpora, the cache): what an output
+        must not overwrite. ``sources``: only those sources' (default ``self.sources``)."""
+        names = self.sources if sources is None else sources
+        paths = [self.kg.index] if "kg" in names and self.kg.index else []
+        paths += list(self.dict.indexes) if "dict" in names else []
+        paths += list(self.train.corpora) if "train" in names else []
+        return [*paths, str(self.cache_path())] if self.use_cache else paths

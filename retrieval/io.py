@@ -124,6 +124,8 @@ def iter_json_lines(path: str | Path, policy: ErrorPolicy | None = None) -> Iter
     Invalid JSON raises :class:`DataError` naming the file and line, or is counted by ``policy``.
     """
     policy = policy or ErrorPolicy()
+    if str(path) == "-" and sys.stdin is None:
+        raise DataError("<stdin>", None, "standard input is closed")
     stream = sys.stdin.buffer if str(path) == "-" else open_binary(path)
     name = "<stdin>" if str(path) == "-" else str(path)
     with contextlib.ExitStack() as stack:
@@ -168,13 +170,17 @@ def _local(paths: Iterable[str | Path | None]) -> list[Path]:
     return [Path(p) for p in paths if p is not None and str(p) != "-" and Path(p).exists()]
 
 
-def is_index_folder(folder: Path) -> bool:
-    """Whether a folder is one of kear's knowledge indexes (``kear index`` writes ``meta.json`` with a format)."""
+def is_index_folder(folder: Path, kind: str | None = None) -> bool:
+    """Whether a folder is one of kear's knowledge indexes (``kear index`` writes ``meta.json`` with a format),
+    and, with ``kind``, one of that kind (``conceptnet``, ``wiktionary``, ``wordnet``)."""
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and "format" in meta
+    if not isinstance(meta, dict) or "format" not in meta:
+        return False
+    # ConceptNet indexes built before kinds were recorded have none; dictionaries always recorded theirs
+    return kind is None or meta.get("kind", "conceptnet") == kind
 
 
 def check_output(
@@ -188,11 +194,14 @@ def check_output(
 
     Args:
         path: the output the user gave.
-        inputs: what the command reads; the output may not be one of them (nor, for a folder, hold one).
+        inputs: what the command reads (files and folders: records, indexes, models, caches); the output may not
+            be one of them, nor lie inside an input folder, nor (for a folder output) hold one.
         folder: the output is a folder (an index, an upload folder) rather than a file.
         owned: for a folder output, whether an existing non-empty folder is kear's own of the same kind (only
             those are replaced).
     """
+    if not folder and str(path).endswith(("/", os.sep)):
+        raise KearError(f"{path}: names a folder; the output is a file: give a file name")
     path = Path(path)
     if path.is_symlink():
         raise KearError(f"{path}: is a symbolic link; kear writes only to regular files or new paths")
@@ -205,13 +214,27 @@ def check_output(
         if not folder and not stat.S_ISREG(mode):
             raise KearError(f"{path}: is not a regular file; kear writes only to regular files or new paths")
         if folder and any(path.iterdir()) and not owned(path):
-            raise KearError(f"{path}: holds files kear did not write; give a new or empty folder")
-    elif path.parent.exists() and not path.parent.is_dir():
-        raise KearError(f"{path.parent}: is not a folder")
+            raise KearError(
+                f"{path}: holds files kear did not write, or another kind of kear's; give a new or empty folder"
+            )
+    else:
+        for parent in path.parents:  # the first that exists must be a folder
+            if parent.exists():
+                if not parent.is_dir():
+                    raise KearError(f"{parent}: is not a folder")
+                break
+    target = path.resolve()
     for source in _local(inputs):
-        inside = folder and path.exists() and source.resolve().is_relative_to(path.resolve())
-        if inside or (path.exists() and os.path.samefile(source, path)):
-            raise KearError(f"{path}: is also an input ({source}); write the output somewhere else")
+        where = source.resolve()
+        if target == where or (path.exists() and os.path.samefile(source, path)):
+            problem = f"is also an input ({source})"
+        elif where.is_dir() and target.is_relative_to(where):
+            problem = f"is inside an input folder ({source})"  # an index, a model, a dataset, a cache
+        elif folder and where.is_relative_to(target):
+            problem = f"holds an input ({source}), which replacing the folder would take with it"
+        else:
+            continue
+        raise KearError(f"{path}: {problem}; write the output somewhere else")
     return path
 
 
@@ -220,9 +243,11 @@ def output_lock(path: str | Path) -> Iterator[None]:
     """Hold the lock of an output for the block: a second writer fails at once, instead of mixing its lines in.
 
     The holder also removes the temporary files that killed runs left beside the output (``.NAME.*.tmp``): while
-    it holds the lock, no other run can own them.
+    it holds the lock, no other run can own them. Folders made for the output are removed again if the block fails
+    before anything is in them.
     """
     path = Path(path)
+    made = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(f".{path.name}.kear-lock")
     handle = open(lock, "a+b")  # noqa: SIM115  (closed below, after the unlock)
@@ -231,13 +256,21 @@ def output_lock(path: str | Path) -> Iterator[None]:
     except BlockingIOError:
         handle.close()
         raise KearError(f"{path}: another kear run is writing it; wait for it to end, or write elsewhere") from None
+    failed = False
     try:
         for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
             shutil.rmtree(stale, ignore_errors=True)
         yield
+    except BaseException:
+        failed = True
+        raise
     finally:
         lock.unlink(missing_ok=True)
         handle.close()
+        if failed:
+            for folder in made:  # innermost first; a folder that holds anything stays
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def glob_escape(name: str) -> str:
@@ -281,6 +314,8 @@ def atomic_path(
 def atomic_writer(path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Iterator[IO[bytes]]:
     """Open ``path`` for writing bytes atomically; ``-`` writes to stdout instead."""
     if str(path) == "-":
+        if sys.stdout is None:
+            raise KearError("-: standard output is closed")
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return

@@ -117,10 +117,11 @@ def retrieve_file(
 ) -> RetrievalReport:
     """Read records, add knowledge, and write them as JSONL (atomically; ``-`` for stdout).
 
-    The output may not be the input nor one of the training corpora (it is checked before any work).
+    The output may not be the input nor anything retrieval reads (indexes, corpora, the cache): it is checked
+    before any work.
     """
     if str(output) != "-":
-        check_output(output, [source, *config.train.corpora])
+        check_output(output, [source, *config.read_paths(sources)])
     policy = policy or ErrorPolicy()
     report = RetrievalReport()
     records = read_records(source, split=split, policy=policy)

@@ -203,7 +203,7 @@ error(
     "index",
     "output is the folder that holds the dump",
     [*INDEX, "idx/dump.csv", "--output", "idx"],
-    "is also an input",
+    "holds an input",
     "idx",
     files={"idx/dump.csv": SAMPLE["conceptnet-assertions.csv"], "idx/meta.json": '{"format": 1}'},
 )

@@ -83,11 +83,21 @@ def test_outputs_go_only_to_regular_files_or_new_paths(tmp_path: Path) -> None:
     (index / "meta.json").write_text('{"format": 1}')
     (index / "dump.csv").write_text("rows")
     with (
-        pytest.raises(KearError, match="is also an input"),
+        pytest.raises(KearError, match="holds an input"),
         atomic_path(index, folder=True, inputs=[index / "dump.csv"]),
     ):
         pass
     assert (index / "dump.csv").read_text() == "rows"
+    # nor may a file output lie inside an input folder (an index, a model, a dataset): it would replace part of it
+    with pytest.raises(KearError, match=r"meta.json: is inside an input folder"):
+        write_json_lines(index / "meta.json", [{"a": 1}], inputs=[index])
+    assert (index / "meta.json").read_text() == '{"format": 1}'
+    # a file output named as a folder, and a folder made for a failed output, is not left behind
+    with pytest.raises(KearError, match="names a folder"):
+        write_json_lines(f"{tmp_path}/newdir/", [{"a": 1}])
+    with pytest.raises(RuntimeError), atomic_writer(tmp_path / "new" / "deep" / "out.jsonl"):
+        raise RuntimeError("the input was bad")
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_second_writer_fails_at_once_and_stale_temporaries_go(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ import orjson
 from tqdm.auto import tqdm
 
 from ..errors import DataError, ErrorPolicy, KearError
-from ..io import atomic_path, open_binary
+from ..io import atomic_path, is_index_folder, open_binary
 from .index import FORMAT_VERSION, write_index
 
 logger = logging.getLogger(__name__)
@@ -323,7 +323,7 @@ def ingest_conceptnet(
     if workers is None:
         workers = 2 if dump.stat().st_size >= _TWO_WORKERS_FROM and (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()
-    with atomic_path(output, folder=True, inputs=[dump]) as folder:
+    with atomic_path(output, folder=True, inputs=[dump], owned=lambda f: is_index_folder(f, "conceptnet")) as folder:
         part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress, folder.with_name("handover"))
         for end, contains, reason in part.bad:
             policy.handle(DataError(dump, _locate(dump, end, contains), reason))  # raises unless skipping
