@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,43 +179,132 @@ def model_identity(model: KearModel) -> str:
 
 
 def _sidecar(path: Path) -> Path:
-    """Where kear says what wrote a prediction file: which model, from which input, with which settings."""
+    """Where kear says what wrote a prediction file: which model, from which input, with which settings, and a
+    digest of the records predicted so far."""
     return path.with_name(f".{path.name}.kear.json")
 
 
-def _resume(path: Path, identity: dict[str, Any], overwrite: bool) -> list[dict] | None:
-    """The prediction lines an earlier run of the same model on the same input left in ``path``, to continue
-    after; ``None`` when the output is to be started afresh (it is new or empty, or ``overwrite`` replaces it).
+def record_digest(digest: Any, record: dict[str, Any]) -> None:
+    """Add a record, as read (``Record.to_dict()`` before knowledge is retrieved into it), to a running digest."""
+    digest.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
 
-    An output that kear did not write for this model, input and settings is not touched: an error. Only in kear's
-    own file is a torn last line (a run killed mid-write) cut off.
+
+class _Output:
+    """A prediction file being written: continued, started afresh, or (``overwrite``) replaced when complete.
+
+    * continued: an earlier run of the same model, input and settings left it; its record beside it holds how many
+      records it predicted and a digest of them, checked against the input before anything is added;
+    * started afresh (a new or empty file): written in place, line by line, its record updated after each chunk,
+      so that a killed run continues where it stopped;
+    * replaced (``overwrite``, over a file that is not this run's): written beside it and moved into place only
+      when complete, so that a failed run leaves the old file as it was (such a run starts over when run again).
     """
-    sidecar = _sidecar(path)
-    try:
-        recorded = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
-    except (OSError, ValueError):
-        recorded = None
-    if not path.exists() or path.stat().st_size == 0 or (overwrite and recorded != identity):
-        return None
-    if recorded != identity:
-        if recorded is None:
-            why = "kear has no record of writing it"
-        else:
-            changed = [key for key in identity if recorded.get(key) != identity[key]]
-            why = f"it was written with another {' and another '.join(changed)}"
-        raise KearError(f"{path}: exists and {why}; give --overwrite to replace it, or another --output")
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        with open(path, "r+b") as handle:
-            handle.truncate(end)
-    lines = []
-    for number, line in enumerate(data[:end].splitlines(), start=1):
+
+    def __init__(self, path: Path, identity: dict[str, Any], overwrite: bool, stack: contextlib.ExitStack) -> None:
+        self.path, self.identity, self.stack = path, identity, stack
+        self.handle: IO[bytes] | None = None
+        self.earlier: list[dict] = []
+        self.verified = 0  # records of the input the earlier lines are checked against
+        self.digest = hashlib.sha1()
+        self.expected_digest: str | None = None
+        self.staging: Path | None = None
+        recorded = self._recorded()
+        exists = path.exists() and path.stat().st_size > 0
+        if exists and recorded is not None and self._same(recorded):
+            self._continue(recorded)
+        elif exists and not overwrite:
+            if recorded is None:
+                why = "kear has no record of writing it"
+            else:
+                changed = [key for key in identity if recorded.get(key) != identity[key]]
+                why = f"it was written with another {' and another '.join(changed)}"
+            raise KearError(f"{path}: exists and {why}; give --overwrite to replace it, or another --output")
+        elif exists:  # overwrite: the new file is written apart, put in place when complete
+            folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            stack.callback(shutil.rmtree, folder, True)  # gone whether the run ends well or not
+            self.staging = folder / path.name
+        if path.exists() and self.staging is None and path.stat().st_nlink > 1:
+            raise KearError(f"{path}: has other hard links, which appending would change too; write elsewhere")
+        self.count = len(self.earlier)  # records predicted in the file
+
+    def _recorded(self) -> dict | None:
         try:
-            lines.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            raise KearError(f"{path}:{number}: not a prediction line; give --overwrite or another --output") from None
-    return lines
+            recorded = json.loads(_sidecar(self.path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return recorded if isinstance(recorded, dict) else None
+
+    def _same(self, recorded: dict) -> bool:
+        return all(recorded.get(key) == value for key, value in self.identity.items())
+
+    def _continue(self, recorded: dict) -> None:
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        lines = data[:end].splitlines()
+        kept = recorded.get("records")
+        if not isinstance(kept, int) or kept > len(lines):
+            raise KearError(f"{self.path}: does not match kear's record of it; give --overwrite or another --output")
+        # lines past the record were written by a run killed before it could record them: predicted again
+        end = sum(len(line) + 1 for line in lines[:kept])
+        if end < len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(end)
+        for number, line in enumerate(lines[:kept], start=1):
+            try:
+                self.earlier.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                raise KearError(f"{self.path}:{number}: not a prediction line; give --overwrite") from None
+        self.expected_digest = recorded.get("digest")
+        self.handle = self.stack.enter_context(open(self.path, "ab"))  # noqa: SIM115  (closed with the stack)
+
+    def check_earlier(self, records: Iterator[Record]) -> None:
+        """Read the input's first records, those the earlier lines predicted: the same ids, the same contents."""
+        for number, line in enumerate(self.earlier, start=1):
+            record = next(records, None)
+            if record is None or record.id != line.get("id"):
+                found = "nothing" if record is None else f"'{record.id}'"
+                raise KearError(
+                    f"{self.path}:{number}: holds a prediction for '{line.get('id')}' but the input has {found} "
+                    "there; give --overwrite or another --output"
+                )
+            record_digest(self.digest, record.to_dict())
+        if self.earlier and self.digest.hexdigest() != self.expected_digest:
+            raise KearError(
+                f"{self.path}: the input's first {len(self.earlier)} records changed since they were predicted; "
+                "give --overwrite or another --output"
+            )
+
+    def write(self, lines: bytes, records: Sequence[dict[str, Any]]) -> None:
+        """Add prediction lines, for ``records`` as read."""
+        for record in records:
+            record_digest(self.digest, record)
+        if self.handle is None:
+            target = self.staging or self.path
+            self.handle = self.stack.enter_context(open(target, "wb"))  # noqa: SIM115  (closed with the stack)
+        self.handle.write(lines)
+        self.handle.flush()
+        os.fsync(self.handle.fileno())  # a line on disk is a line kept
+        self.count += len(records)
+        if self.staging is None:
+            self._record()
+
+    def _record(self) -> None:
+        """Write the record beside the output (atomically): what wrote it, how many records, their digest."""
+        sidecar = _sidecar(self.path)
+        state = {**self.identity, "records": self.count, "digest": self.digest.hexdigest()}
+        staging = sidecar.with_name(f"{sidecar.name}.tmp")
+        staging.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        os.replace(staging, sidecar)
+
+    def finish(self) -> None:
+        """An input without records gets an empty file; a replacement is moved into place."""
+        if self.handle is None:
+            (self.staging or self.path).write_bytes(b"")
+        if self.staging is not None:
+            if self.handle is not None:
+                self.handle.close()
+            os.replace(self.staging, self.path)
+        self._record()
 
 
 def predict_file(
@@ -236,8 +327,8 @@ def predict_file(
         model_source: a model folder (``kear train``'s ``best``, or one ``kear push --dry-run`` wrote) or a Hub id.
         source: records in any format ``kear retrieve`` reads.
         output: prediction lines. An existing file that an interrupted run of the same model wrote from the same
-            input with the same settings is continued; any other existing file is an error (a regular file is
-            replaced with ``overwrite``). A second run on the same output fails at once.
+            input (same records) with the same settings is continued; any other existing file is an error (or,
+            with ``overwrite``, replaced once the new one is complete). A second run on one output fails at once.
         batch_size: records per forward pass.
         chunk: records read, retrieved and written together.
         with_knowledge: add the knowledge used to each line.
@@ -257,8 +348,7 @@ def predict_file(
         settings = retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before any reading
         if not to_stdout and settings is not None:
             check_output(output, settings.read_paths())  # nor over the indexes, corpora or cache it may read
-        handle = sys.stdout.buffer if to_stdout else None
-        earlier: list[dict] = []
+        target = None
         if not to_stdout:
             identity = {
                 "model": model_identity(model),
@@ -267,29 +357,15 @@ def predict_file(
                 "retrieval settings": list(retrieval_overrides),
                 "knowledge in the lines": with_knowledge,
             }
-            resumed = _resume(output, identity, overwrite)
-            if resumed is not None:
-                earlier, handle = resumed, stack.enter_context(open(output, "ab"))
-
-        def start() -> IO[bytes]:
-            """Start the output afresh, once there is something to write: a failed start changes nothing."""
-            output.write_bytes(b"")
-            _sidecar(output).write_text(json.dumps(identity, indent=2), encoding="utf-8")
-            return stack.enter_context(open(output, "ab"))
-
+            target = _Output(output, identity, overwrite, stack)
+        earlier = target.earlier if target else []
         for line in earlier:
             if line.get("answer") is not None:
                 report.answered += 1
                 report.correct += line["answer"] == line["prediction"]
         records = read_records(source, split=split, policy=policy)
-        for number, line in enumerate(earlier, start=1):
-            record = next(records, None)
-            if record is None or record.id != line.get("id"):
-                found = "nothing" if record is None else f"'{record.id}'"
-                raise KearError(
-                    f"{output}:{number}: holds a prediction for '{line.get('id')}' but the input has {found} there; "
-                    "give --overwrite or another --output"
-                )
+        if target:
+            target.check_earlier(records)
         report.resumed = len(earlier)
         if earlier:
             logger.info("continuing %s after its %d predictions", output, len(earlier))
@@ -297,20 +373,22 @@ def predict_file(
             contextlib.closing(tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress))
         )
         for batch in _chunks(records, chunk):
+            raw = [record.to_dict() for record in batch] if target else None  # as read, before retrieval
             predictions = predict_records(model, tokenizer, batch, batch_size, retrieval_overrides=retrieval_overrides)
-            handle = handle or start()
-            handle.write(b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch)))
-            handle.flush()
-            if not to_stdout:
-                os.fsync(handle.fileno())  # a line on disk is a line kept
+            lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
+            if target:
+                target.write(lines, raw)
+            else:
+                sys.stdout.buffer.write(lines)
+                sys.stdout.buffer.flush()
             for prediction in predictions:
                 if prediction.answer is not None:
                     report.answered += 1
                     report.correct += prediction.answer == prediction.prediction
             report.written += len(predictions)
             bar.update(len(predictions))
-        if handle is None:  # no records at all: their predictions are an empty file
-            start()
+        if target:
+            target.finish()
     if policy is not None:
         policy.report("input lines")
     return report

@@ -259,7 +259,10 @@ def output_lock(path: str | Path) -> Iterator[None]:
     failed = False
     try:
         for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         yield
     except BaseException:
         failed = True

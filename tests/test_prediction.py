@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -355,3 +356,38 @@ def test_scores_are_the_log_softmax_of_the_models_logits(trained_model, sample_k
         assert math.log(math.fsum(math.exp(s) for s in row["scores"])) == pytest.approx(0.0, abs=1e-9)
         assert row["probabilities"] == pytest.approx([math.exp(s) for s in row["scores"]])
         assert math.fsum(row["probabilities"]) == pytest.approx(1.0)
+
+
+def test_overwrite_replaces_only_once_the_new_predictions_are_whole(trained_model, sample_knowledge, tmp_path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("someone else's predictions\n")
+    rows = sample_knowledge.read_text().splitlines()
+    broken = write_lines(tmp_path / "broken.jsonl", [*rows[:5], "{broken"])
+    with pytest.raises(KearError, match=r"broken\.jsonl:6: invalid JSON"):
+        predict_file(trained_model, broken, out, chunk=2, progress=False, overwrite=True)
+    assert out.read_text() == "someone else's predictions\n"  # a failed run changed nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jsonl", "out.jsonl"]
+    assert predict_file(trained_model, sample_knowledge, out, progress=False, overwrite=True).written == 12
+    assert len(lines(out)) == 12
+
+
+def test_a_hard_linked_output_is_not_appended_to(trained_model, sample_knowledge, tmp_path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("")
+    os.link(precious, tmp_path / "p.jsonl")
+    with pytest.raises(KearError, match="has other hard links"):
+        predict_file(trained_model, sample_knowledge, tmp_path / "p.jsonl", progress=False)
+    assert precious.read_text() == ""
+
+
+def test_an_edited_input_is_not_continued(trained_model, sample_knowledge, tmp_path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", sample_knowledge.read_text().splitlines()[:6])
+    out = tmp_path / "out.jsonl"
+    predict_file(trained_model, source, out, progress=False)
+    before = digest(out)
+    rows = [json.loads(line) for line in source.read_text().splitlines()]
+    rows[2]["question"]["stem"] = "A different question with the same id?"
+    write_lines(source, [json.dumps(row) for row in rows] + sample_knowledge.read_text().splitlines()[6:])
+    with pytest.raises(KearError, match=r"out\.jsonl: the input's first 6 records changed since they were predicted"):
+        predict_file(trained_model, source, out, progress=False)
+    assert digest(out) == before
