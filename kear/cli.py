@@ -7,12 +7,15 @@ is reported as one line naming the file and line, with a non-zero exit status, n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from retrieval.errors import ErrorPolicy, KearError
 
@@ -68,7 +71,11 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
     from retrieval import RetrievalConfig, load_settings, retrieve_file
 
     config = load_settings(RetrievalConfig, args.config, args.overrides)
-    sources = [s.strip() for s in args.sources.split(",") if s.strip()] if args.sources else None
+    sources = None
+    if args.sources is not None:  # "" or "kg,,kg" is a slip of the hand, not "all of them"
+        sources = [name.strip() for name in args.sources.split(",")]
+        if not all(sources) or len(set(sources)) != len(sources):
+            raise KearError(f"--sources '{args.sources}': give source names once each, separated by commas")
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     report = retrieve_file(
         args.input, args.output, config, sources, split=args.split, policy=policy, progress=_progress(args)
@@ -329,21 +336,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (from ``timeout``, a scheduler, a container stop): ended like Ctrl-C, so that clean-up runs."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+MAX_MESSAGE = 600  # an error is one line a person reads: a library's message of every model type it knows is cut
+
+
+def _say(message: str) -> None:
+    message = " ".join(message.split())  # one line, whatever the message held
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 3] + "..."
+    with contextlib.suppress(OSError, ValueError):  # stderr itself closed: nothing more can be said
+        sys.stderr.write(f"kear: {message}\n")
+
+
 def _handled(run: Callable[[], int]) -> int:
     try:
         return run()
     except KearError as error:
-        sys.stderr.write(f"kear: error: {error}\n")
+        _say(f"error: {error}")
+        return 1
+    except BrokenPipeError:  # the reader of our output went away (| head): nothing left to say to it
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout = None  # type: ignore[assignment]  (no flush at exit into the closed pipe)
         return 1
     except FileNotFoundError as error:
-        sys.stderr.write(f"kear: error: {error.filename}: no such file or folder\n")
+        _say(f"error: {error.filename}: no such file or folder")
         return 1
-    except OSError as error:
-        sys.stderr.write(f"kear: error: {error.filename or ''}: {error.strerror or error}\n")
+    except OSError as error:  # a full disk, a read-only folder...: name what failed, if the error says
+        where = f"{error.filename}: " if error.filename else ""
+        _say(f"error: {where}{error.strerror or error}")
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("kear: interrupted\n")
+        _say("interrupted")
         return 130
+    except Terminated:
+        _say("terminated")
+        return 143
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = args.quiet or os.environ.get("RANK", "0") != "0"
     for name in ("kear", "retrieval"):
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     return _handled(lambda: args.func(args))
 
 

@@ -90,10 +90,14 @@ def align(members: Sequence[Sequence[Prediction]], names: Sequence[str]) -> list
                 f"e.g. '{(missing or extra)[0]}'): an ensemble needs the same records in every member"
             )
         for p in member:
-            if p.labels != reference[p.id].labels:
-                raise KearError(
-                    f"{name}: record '{p.id}' has labels {p.labels}, {names[0]} has {reference[p.id].labels}"
-                )
+            first = reference[p.id]
+            if p.labels != first.labels:
+                raise KearError(f"{name}: record '{p.id}' has labels {p.labels}, {names[0]} has {first.labels}")
+            # the same record must be the same question: its answer and choices, where both files give them
+            if None not in (p.answer, first.answer) and p.answer != first.answer:
+                raise KearError(f"{name}: record '{p.id}' has answer {p.answer}, {names[0]} has {first.answer}")
+            if None not in (p.texts, first.texts) and p.texts != first.texts:
+                raise KearError(f"{name}: record '{p.id}' has other choices than in {names[0]}")
         aligned.append([by_id[p.id] for p in members[0]])
     return aligned
 

@@ -97,6 +97,18 @@ def framework_versions() -> dict[str, str]:
     return found
 
 
+# A folder with none of these holds no tokenizer (transformers would say so in a sentence cut off mid-list).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spm.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -204,6 +216,8 @@ def from_pretrained(loader: Any, name_or_path: str, what: str, **kwargs: Any) ->
         check_config(path, what, name_or_path)
         if weights:
             check_weights(path)
+        if loader is AutoTokenizer and not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+            raise KearError(f"cannot load {what} '{name_or_path}': the folder holds no tokenizer files")
     offline = not Path(path).exists() and hub_unreachable()
     options: dict[str, Any] = {"trust_remote_code": False, **({"use_safetensors": True} if weights else {})}
     if offline:

@@ -54,7 +54,13 @@ def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> Retriev
     """The retrieval settings a model's knowledge came from (with overrides), or ``None`` if it has none."""
     if model.config.retrieval is None and not overrides:
         return None
-    return load_settings(RetrievalConfig, None, overrides, values=model.config.retrieval)
+    try:
+        return load_settings(RetrievalConfig, None, overrides, values=model.config.retrieval)
+    except ConfigError as error:  # say which model's saved settings, when they are the ones at fault
+        where = str(error)
+        if where.startswith("saved settings") and getattr(model, "name_or_path", None):
+            where = f"{model.name_or_path}: {where}"
+        raise ConfigError(where) from None
 
 
 def missing_sources(records: Sequence[Record], inputs: InputConfig) -> list[str]:

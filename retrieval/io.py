@@ -214,9 +214,8 @@ def check_output(
         if not folder and not stat.S_ISREG(mode):
             raise KearError(f"{path}: is not a regular file; kear writes only to regular files or new paths")
         if folder and any(path.iterdir()) and not owned(path):
-            raise KearError(
-                f"{path}: holds files kear did not write, or another kind of kear's; give a new or empty folder"
-            )
+            what = "another kind of kear index" if is_index_folder(path) else "files kear did not write"
+            raise KearError(f"{path}: holds {what}; give a new or empty folder")
     else:
         for parent in path.parents:  # the first that exists must be a folder
             if parent.exists():

@@ -486,6 +486,8 @@ def read_records(
         objects = _dataset_rows(name, split)
     elif path.is_file():
         objects = _json_list_items(path) if _is_json_list(path) else iter_json_lines(path, policy)
+    elif path.exists():  # a pipe, a device, process substitution (/dev/fd/N): JSON lines, read as they come
+        objects = iter_json_lines(path, policy)
     elif looks_like_hub_id(name) and not name.endswith((".json", ".jsonl")):
         objects = _dataset_rows(name, split)
     else:

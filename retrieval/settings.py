@@ -175,6 +175,28 @@ def _key_lines(node: yaml.Node | None, prefix: str = "", lines: dict[str, int] |
     return lines
 
 
+def _no_duplicate_keys(node: yaml.Node) -> None:
+    """Refuse a mapping that gives one key twice: YAML would keep the last in silence, and a recipe that sets
+    ``learning_rate`` twice is a mistake to point at, not to guess through. Each node is visited once."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            keys: set[str] = set()
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in keys:
+                        raise yaml.MarkedYAMLError(None, None, f"duplicate key '{key.value}'", key.start_mark)
+                    keys.add(key.value)
+                stack += [key, value]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += current.value
+
+
 def parse_yaml(text: str) -> tuple[Any, dict[str, int]]:
     """One YAML document, parsed safely and within the limits above, and the line of each of its keys.
 
@@ -194,6 +216,7 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, int]]:
         if node is None:
             return None, {}
         _expanded_size(node)
+        _no_duplicate_keys(node)
         return loader.construct_document(node), _key_lines(node)
     finally:
         loader.dispose()

@@ -1147,6 +1147,209 @@ ok(
     files={"up/README.md": "old card", "up/config.json": json.dumps({"model_type": "kear"})},
 )
 
+# ------------------------------------------------------------------------------- found by a hostile tester
+
+
+def model_copy(edit: Callable[[dict], None] | None = None, drop: tuple[str, ...] = ()) -> Callable:
+    """A copy of the trained model folder, its config.json edited (or files left out)."""
+
+    def make(path: Path, places: dict[str, str]) -> None:
+        path.mkdir(parents=True)
+        for item in Path(places["model"]).iterdir():
+            if item.name not in drop:
+                (path / item.name).write_bytes(item.read_bytes())
+        if edit is not None:
+            config = json.loads((path / "config.json").read_text())
+            edit(config)
+            (path / "config.json").write_text(json.dumps(config))
+
+    return make
+
+
+def folder_copy(of: str) -> Callable:
+    def make(path: Path, places: dict[str, str]) -> None:
+        path.mkdir(parents=True)
+        for item in Path(places[of]).iterdir():
+            (path / item.name).write_bytes(item.read_bytes())
+
+    return make
+
+
+error(
+    "retrieve",
+    "output inside the ConceptNet index",
+    [*retrieve("in.jsonl", "kg.index=kg")[:2], "kg/meta.json", *retrieve("in.jsonl", "kg.index=kg")[3:]],
+    "is inside an input folder",
+    "kg/meta.json",
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "kg": folder_copy("kg")},
+)
+error(
+    "retrieve",
+    "output is the retrieval cache",
+    [
+        *retrieve("in.jsonl", "cache_dir=cache")[:2],
+        "cache/retrieval.sqlite",
+        *retrieve("in.jsonl", "cache_dir=cache")[3:],
+    ],
+    "is also an input",
+    "cache/retrieval.sqlite",
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "cache/retrieval.sqlite": b"x"},
+)
+error(
+    "evaluate",
+    "output inside the model folder",
+    [*EVALUATE[:2], "m", *EVALUATE[3:6], "m/config.json"],
+    "is inside an input folder",
+    "m/config.json",
+    files={**EVAL_FILES, "m": model_copy()},
+)
+error(
+    "ensemble",
+    "output inside a member model",
+    ["ensemble", "--models", "m", "m", "--input", "in.jsonl", "--output", "m/config.json"],
+    "is inside an input folder",
+    "m/config.json",
+    files={"in.jsonl": copy_of("knowledge"), "m": model_copy()},
+)
+error(
+    "predict",
+    "overwrite into the model's weights",
+    [*PREDICT[:2], "m", *PREDICT[3:6], "m/model.safetensors", "--overwrite"],
+    "is inside an input folder",
+    "m/model.safetensors",
+    files={**KNOWLEDGE, "m": model_copy()},
+)
+error("predict", "output named as a folder", [*PREDICT[:6], "newdir/"], "names a folder", "newdir/", files=KNOWLEDGE)
+error(
+    "retrieve",
+    "a failed run leaves no folders made for its output",
+    [*retrieve("bad.jsonl")[:2], "new/deep/o.jsonl", *retrieve("bad.jsonl")[3:]],
+    "invalid JSON",
+    "bad.jsonl:1",
+    files={"bad.jsonl": "{oops\n"},
+)
+error(
+    "train",
+    "training data inside output_dir/best",
+    [*TRAIN[:2], "data.train=run/best/t.jsonl", *TRAIN[3:]],
+    "holds run/best/t.jsonl",
+    None,
+    files={"run/train_config.yaml": "{}", "run/best/t.jsonl": SAMPLE["questions.jsonl"]},
+)
+bad_train("a kear model as the encoder", ["model.name_or_path={model}"], "is a kear model, not a pretrained encoder")
+error(
+    "evaluate",
+    "a config asking for more layers than the weights hold",
+    [*EVALUATE[:2], "m", *EVALUATE[3:]],
+    "weights lack",
+    None,
+    files={**EVAL_FILES, "m": model_copy(lambda c: c["encoder"].update(num_hidden_layers=4))},
+)
+error(
+    "evaluate",
+    "a config of another hidden size than the weights",
+    [*EVALUATE[:2], "m", *EVALUATE[3:]],
+    r"sizes|m",
+    None,
+    files={**EVAL_FILES, "m": model_copy(lambda c: c["encoder"].update(hidden_size=64))},
+)
+error(
+    "evaluate",
+    "a saved max_length beyond the encoder's positions",
+    [*EVALUATE[:2], "m", *EVALUATE[3:]],
+    "max_length",
+    None,
+    files={**EVAL_FILES, "m": model_copy(lambda c: c["inputs"].update(max_length=1024))},
+)
+error(
+    "evaluate",
+    "a tokenizer.json of the wrong shape",
+    [*EVALUATE[:2], "m", *EVALUATE[3:]],
+    "tokenizer",
+    None,
+    files={**EVAL_FILES, "m": model_copy(), "m/tokenizer.json": '{"version": "1.0", "garbage": true}'},
+)
+error(
+    "evaluate",
+    "a model folder without a tokenizer",
+    [*EVALUATE[:2], "m", *EVALUATE[3:]],
+    "no tokenizer",
+    None,
+    files={**EVAL_FILES, "m": model_copy(drop=("tokenizer.json", "tokenizer_config.json", "spm.model"))},
+)
+error(
+    "index",
+    "conceptnet over a dictionary index",
+    [*INDEX, "dump.csv", "--output", "dx"],
+    "another kind of kear index",
+    "dx",
+    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "dx": folder_copy("dict")},
+)
+error("retrieve", "input is /dev/null", retrieve("/dev/null"), "holds no records", "/dev/null")
+error(
+    "retrieve",
+    "input is a named pipe with nothing in it",
+    retrieve("fifo"),
+    "holds no records",
+    "fifo",
+    files={"fifo": lambda p, _: _fifo_with(p, b"")},
+)
+error(
+    "retrieve",
+    "a settings file with a key twice",
+    [*retrieve("in.jsonl"), "--config", "c.yaml"],
+    "duplicate key",
+    "c.yaml:3",
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "train:\n  top_k: 1\n  top_k: 2\n"},
+)
+error(
+    "retrieve",
+    "relations none of which the index has",
+    retrieve("in.jsonl", "kg.relations=[NotARelation]"),
+    "kg.relations",
+    None,
+    files={"in.jsonl": SAMPLE["questions.jsonl"]},
+)
+error(
+    "retrieve",
+    "--sources empty",
+    [*retrieve("in.jsonl"), "--sources", ""],
+    "--sources",
+    None,
+    files={"in.jsonl": SAMPLE["questions.jsonl"]},
+)
+error(
+    "retrieve",
+    "--sources with a source twice",
+    [*retrieve("in.jsonl"), "--sources", "kg,kg"],
+    "--sources",
+    None,
+    files={"in.jsonl": SAMPLE["questions.jsonl"]},
+)
+error(
+    "ensemble",
+    "members that disagree on the answer",
+    ENSEMBLE,
+    "has answer B",
+    None,
+    files=members(PRED, second=[{**PRED, "answer": "B"}]),
+)
+
+
+def _fifo_with(path: Path, data: bytes) -> None:
+    """A named pipe that a writer thread fills with ``data`` once a reader opens it."""
+    import os
+    import threading
+
+    os.mkfifo(path)
+
+    def feed() -> None:
+        with open(path, "wb") as pipe:
+            pipe.write(data)
+
+    threading.Thread(target=feed, daemon=True).start()
+
+
 # ------------------------------------------------------------------------------------------------ kear demo
 
 DEMO = ["demo", "--workdir", "work", "model={encoder}", "epochs=1", "seeds=[1]", "max_length=48"]

@@ -220,3 +220,32 @@ def test_two_writers_on_one_output(trained_model: Path, many_questions: Path, tm
     )
     assert first.wait(timeout=300) == 0
     assert (work / "out.jsonl").read_bytes() == (whole / "out.jsonl").read_bytes()
+
+
+def test_sigterm_ends_a_run_cleanly(sample_indexes: dict[str, Path], tmp_path: Path) -> None:
+    """SIGTERM, as timeout, schedulers and container stops send it: one line, and nothing left behind."""
+    rows = [json.loads(line) for line in sample_file("questions.jsonl").read_text().splitlines()]
+    records = write_lines(
+        tmp_path / "records.jsonl", [json.dumps({**row, "id": f"{row['id']}-{n}"}) for n in range(400) for row in rows]
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    command = [
+        *kear("retrieve", "--input", str(records), "--output", "out.jsonl"),
+        f"kg.index={sample_indexes['kg']}",
+        f"dict.indexes=[{sample_indexes['dict']}]",
+        f"train.corpora=[{sample_file('train.jsonl')}]",
+        "batch_size=64",
+        "cache_dir=cache",
+    ]
+    process = subprocess.Popen(command, cwd=work, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cache = work / "cache" / "retrieval.sqlite"
+    deadline = time.monotonic() + 120
+    while not (cache.exists() and cache.stat().st_size > 100_000):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and err.strip().splitlines()[-1] == "kear: terminated"
+    assert sorted(p.name for p in work.iterdir()) == ["cache"]
+    assert sorted(p.name for p in (work / "cache").iterdir()) == ["retrieval.sqlite"]  # the cache, closed cleanly

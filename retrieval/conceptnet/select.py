@@ -7,13 +7,17 @@ otherwise take the choice concept's outgoing edge with the highest ``weight x N 
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..text import STOPWORDS, normalize, phrase_lemmas, words
 from .config import ConceptNetConfig
 from .index import ConceptNetIndex, Edge
+
+logger = logging.getLogger(__name__)
 
 # Readable phrases for KEAR's relations; others are split from their CamelCase name.
 RELATION_PHRASES = {
@@ -62,6 +66,16 @@ class TripleSelector:
         for relation in config.relations:
             if relation in index.relations:
                 self.allowed[index.relations.index(relation)] = True
+        absent = [relation for relation in config.relations if relation not in index.relations]
+        if absent and not self.allowed.any():  # nothing could ever be found: a misspelling, not a small graph
+            raise ConfigError(
+                f"kg.relations: none of {', '.join(absent)} is a relation of the index {index.name} (it has "
+                f"{', '.join(index.relations[:12])}{'...' if len(index.relations) > 12 else ''})"
+            )
+        if absent:
+            logger.warning(
+                "kg.relations: %s not in the index %s: no edge of them is found", ", ".join(absent), index.name
+            )
         # KEAR's graph leaves out concepts that are too short or too long; so do we, at query time.
         self.valid = np.fromiter(
             (len(c) >= config.min_concept_chars and c.count(" ") < config.max_concept_words for c in index.concepts),
