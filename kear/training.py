@@ -243,14 +243,29 @@ class _Run:
         if self.main:
             self.output.mkdir(parents=True, exist_ok=True)
             if self.metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
-                kept = [
-                    line
-                    for line in self.metrics_path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= resumed_step
-                ]
-                self.metrics_path.write_text("".join(line + "\n" for line in kept))
+                kept = [line for line in self._logged() if line[1] <= resumed_step]
+                self.metrics_path.write_text("".join(text + "\n" for text, _ in kept))
         if self.config.training.report_to:
             self.accelerator.init_trackers(self.output.name or "kear", config=flat_settings(asdict(self.config)))
+
+    def _logged(self) -> list[tuple[str, int]]:
+        """The lines of ``metrics.jsonl`` and their steps. A torn last line (a run killed as it wrote) is left out;
+        any other line that is not one of kear's is an error, since the file is kear's own."""
+        lines = self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        logged = []
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            try:
+                step = json.loads(text)["step"]
+                if not isinstance(step, int):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                if number == len(lines):
+                    continue
+                raise KearError(f"{self.metrics_path}:{number}: not a line kear logged; move the file away") from None
+            logged.append((text, step))
+        return logged
 
     def describe(self, resumed_step: int) -> None:
         """Say at the start how the run is laid out, so that a launch that went wrong shows at once."""

@@ -308,3 +308,16 @@ def test_one_run_at_a_time_per_output_dir_and_leftovers_go(tiny_deberta, sample_
         ["best", "checkpoint", "metrics.jsonl", "results.json", "train_config.yaml"]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the lock went with the run
+
+
+def test_a_torn_metrics_line_does_not_stop_a_resume(tiny_deberta, sample_knowledge, tmp_path, capsys) -> None:
+    base = settings(tiny_deberta, sample_knowledge, tmp_path / "run", "training.max_steps=2", "training.save_steps=1")
+    assert main(["train", *base]) == 0
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    whole = metrics.read_text()
+    metrics.write_text(whole + '{"step": 3, "lo')  # a run killed as it wrote its log
+    assert main(["train", *base]) == 0
+    assert metrics.read_text() == whole
+    metrics.write_text("garbage\n" + whole)  # not a torn line: someone else's text in kear's file
+    assert main(["train", *base]) == 1
+    assert "metrics.jsonl:1: not a line kear logged" in capsys.readouterr().err
