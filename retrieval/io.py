@@ -183,6 +183,31 @@ def is_index_folder(folder: Path, kind: str | None = None) -> bool:
     return kind is None or meta.get("kind", "conceptnet") == kind
 
 
+def index_meta(folder: str | Path, what: str, build: str, corrupt: Callable[[str | Path, str], KearError]) -> dict:
+    """The ``meta.json`` of a folder given as an index, read; one-line errors for what the folder is instead.
+
+    Args:
+        folder: the folder the user gave (named as given in messages).
+        what: what it should be, for messages (``a ConceptNet index``).
+        build: how to build one, for messages.
+        corrupt: the error for an index whose ``meta.json`` is damaged, given the folder and the problem.
+    """
+    path = Path(folder)
+    if not path.exists():
+        raise KearError(f"{folder}: not {what} (no such folder); {build}")
+    if not path.is_dir():
+        raise KearError(f"{folder}: not {what} (a file, not a folder); {build}")
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KearError(f"{folder}: not {what} (missing meta.json); {build}") from None
+    except (OSError, ValueError) as error:
+        raise corrupt(folder, f"meta.json is not readable JSON: {type(error).__name__}") from None
+    if not isinstance(meta, dict):
+        raise corrupt(folder, "meta.json is not a JSON object")
+    return meta
+
+
 def check_output(
     path: str | Path,
     inputs: Iterable[str | Path | None] = (),

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import KearError
+from ..io import index_meta
 
 FORMAT_VERSION = 1
 KIND = "conceptnet"
@@ -49,22 +50,7 @@ def read_meta(folder: str | Path) -> dict:
         folder: the folder the user gave as the index (named as given in messages).
     """
     path = Path(folder)
-    if not path.exists():
-        raise KearError(f"{folder}: not a ConceptNet index (no such folder); build one with 'kear index conceptnet'")
-    if not path.is_dir():
-        raise KearError(
-            f"{folder}: not a ConceptNet index (a file, not a folder); build one with 'kear index conceptnet'"
-        )
-    try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KearError(
-            f"{folder}: not a ConceptNet index (missing meta.json); build one with 'kear index conceptnet'"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise CorruptIndex(folder, f"meta.json is not readable JSON: {type(error).__name__}") from None
-    if not isinstance(meta, dict):
-        raise CorruptIndex(folder, "meta.json is not a JSON object")
+    meta = index_meta(folder, "a ConceptNet index", "build one with 'kear index conceptnet'", CorruptIndex)
     kind = meta.get("kind", KIND)  # indexes built before kinds were recorded are ConceptNet's
     if kind != KIND:
         raise KearError(

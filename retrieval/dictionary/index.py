@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from ..errors import KearError
+from ..io import index_meta
 from ..text import normalize
 
 FORMAT_VERSION = 1
@@ -48,18 +49,7 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         folder: the folder the user gave as the index (named as given in messages).
     """
     path = Path(folder)
-    if not path.exists():
-        raise KearError(f"{folder}: not a dictionary index (no such folder); {BUILD}")
-    if not path.is_dir():
-        raise KearError(f"{folder}: not a dictionary index (a file, not a folder); {BUILD}")
-    try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KearError(f"{folder}: not a dictionary index (missing meta.json); {BUILD}") from None
-    except (OSError, ValueError) as error:
-        raise CorruptIndex(folder, f"meta.json is not readable JSON: {type(error).__name__}") from None
-    if not isinstance(meta, dict):
-        raise CorruptIndex(folder, "meta.json is not a JSON object")
+    meta = index_meta(folder, "a dictionary index", BUILD, CorruptIndex)
     kind = meta.get("kind")
     if kind not in KINDS:
         # ConceptNet indexes built before kinds were recorded have none; they count edges
