@@ -147,8 +147,9 @@ def check_weights(folder: str | Path) -> None:
             raise KearError(f"{file}: corrupt safetensors file ({_first_line(error)})") from None
 
 
-def check_config(folder: str | Path, what: str, name_or_path: str) -> None:
-    """Refuse a local model folder whose ``config.json`` is unreadable or needs code transformers does not have.
+def check_config(folder: str | Path, what: str, name_or_path: str) -> Any:
+    """Refuse a local model folder whose ``config.json`` is unreadable or needs code transformers does not have;
+    return its ``model_type`` (``None`` when the folder has no config, which transformers then reports).
 
     kear never runs a model's own code (``trust_remote_code`` stays off), so a model type transformers does not
     know cannot load; this says so in one line before transformers says it in ten.
@@ -160,7 +161,7 @@ def check_config(folder: str | Path, what: str, name_or_path: str) -> None:
     """
     file = Path(folder) / "config.json"
     if not file.is_file():
-        return  # transformers says what is missing
+        return None  # transformers says what is missing
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -169,7 +170,7 @@ def check_config(folder: str | Path, what: str, name_or_path: str) -> None:
         raise KearError(f"{file}: unreadable model config (not a JSON object)")
     model_type = config.get("model_type")
     if model_type is None or model_type in CONFIG_MAPPING:
-        return
+        return model_type
     if config.get("auto_map"):
         raise KearError(
             f"cannot load {what} '{name_or_path}': its config.json asks for remote code (auto_map, model type "
@@ -514,8 +515,7 @@ def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
                 check_weights(folder)  # says that kear never loads the pickle there
             absent = ", ".join([*missing, *([] if weights else ["model.safetensors"])])
             raise KearError(f"{source}: not a kear model folder (missing {absent})")
-        check_config(folder, "model", source)
-        model_type = _model_type(folder / "config.json")
+        model_type = check_config(folder, "model", source)
         if model_type != KearConfig.model_type:
             raise KearError(
                 f"{source}: not a kear model folder (its config.json is of model type '{model_type}'; kear train "
@@ -543,8 +543,3 @@ def _check_saved_inputs(inputs: Any, source: str) -> None:
         raise KearError(f"{source}: its config.json holds bad input settings ({error.under('inputs')})") from None
     except (TypeError, ValueError) as error:
         raise KearError(f"{source}: its config.json holds bad input settings ({_first_line(error)})") from None
-
-
-def _model_type(file: Path) -> Any:
-    """The ``model_type`` of a config.json that :func:`check_config` has read already."""
-    return json.loads(file.read_text(encoding="utf-8")).get("model_type")

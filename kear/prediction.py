@@ -210,7 +210,6 @@ class _Output:
         self.path, self.identity, self.stack = path, identity, stack
         self.handle: IO[bytes] | None = None
         self.earlier: list[dict] = []
-        self.verified = 0  # records of the input the earlier lines are checked against
         self.digest = hashlib.sha1()
         self.expected_digest: str | None = None
         self.staging: Path | None = None
