@@ -264,10 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve = commands.add_parser("retrieve", help="add knowledge fields to records")
     retrieve.add_argument("--config", type=Path, help="retrieval settings (YAML), e.g. configs/retrieval/csqa.yaml")
     _add_records(
-        retrieve, "records: JSONL/JSON file, Parquet, dataset folder, Hub id or -", "settings, e.g. train.top_k=3"
+        retrieve, "records: JSONL/JSON file, Parquet, dataset folder, Hub id or -", "settings, e.g. examples.top_k=3"
     )
     retrieve.add_argument("--output", required=True, help="JSONL file to write, or - for stdout")
-    retrieve.add_argument("--sources", help="comma-separated sources to run: kg,dict,train (default: the config's)")
+    retrieve.add_argument(
+        "--sources", help="comma-separated sources to run: conceptnet,dictionary,examples (default: the config's)"
+    )
     _add_common(retrieve)
     retrieve.set_defaults(func=cmd_retrieve)
 
@@ -280,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="score records with a trained model; accuracy and predictions")
     evaluate.add_argument("--model", required=True, help="a trained model folder (e.g. runs/x/best) or a Hub id")
     _add_records(
-        evaluate, "records with answers, in any format retrieve reads", "retrieval settings, e.g. kg.index=DIR"
+        evaluate, "records with answers, in any format retrieve reads", "retrieval settings, e.g. conceptnet.index=DIR"
     )
     evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
@@ -290,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
     _add_records(
-        predict, "records in any format retrieve reads, or - for stdin", "retrieval settings, e.g. kg.index=DIR"
+        predict, "records in any format retrieve reads, or - for stdin", "retrieval settings, e.g. conceptnet.index=DIR"
     )
     predict.add_argument(
         "--output",

@@ -147,9 +147,9 @@ def _run(workdir: Path, settings: DemoSettings, progress: bool) -> DemoResult:
     ingest_conceptnet(demo_file("conceptnet-assertions.csv"), indexes / "conceptnet", progress=False)
     ingest_wiktionary(demo_file("kaikki.jsonl"), indexes / "wiktionary", progress=False)
     retrieval = RetrievalConfig(cache_dir=str(workdir / "cache"))
-    retrieval.kg.index = str(indexes / "conceptnet")
-    retrieval.dict.indexes = [str(indexes / "wiktionary")]
-    retrieval.train.corpora = [str(demo_file("train.jsonl"))]
+    retrieval.conceptnet.index = str(indexes / "conceptnet")
+    retrieval.dictionary.indexes = [str(indexes / "wiktionary")]
+    retrieval.examples.corpora = [str(demo_file("train.jsonl"))]
     for part in ("train", "dev"):
         retrieve_file(demo_file(f"{part}.jsonl"), workdir / f"{part}.knowledge.jsonl", retrieval, progress=False)
 

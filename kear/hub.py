@@ -21,9 +21,10 @@ import yaml
 from huggingface_hub import ModelCard, ModelCardData, create_repo, upload_folder
 from huggingface_hub.repocard_data import EvalResult
 
-from retrieval.errors import KearError
+from retrieval.errors import KearError, first_line
 from retrieval.hub import looks_like_hub_id
 from retrieval.io import atomic_path
+from retrieval.source import segments
 
 from . import __version__
 
@@ -41,12 +42,6 @@ TOKENIZER_FILES = (
     "merges.txt",
     "added_tokens.json",
 )
-SOURCE_NAMES = {
-    "triple": "ConceptNet: one triple linking the question concept and the choice, in words",
-    "qc_meaning": "Dictionary: the definition of the question concept",
-    "ac_meaning": "Dictionary: the definition of the choice",
-    "retrieval": "Similar training questions with their answers, found by BM25",
-}
 # Licenses of the encoders kear's recipes start from; a fine-tuned model inherits its base model's terms.
 BASE_LICENSES = {
     "sentence-transformers/all-MiniLM-L6-v2": "apache-2.0",
@@ -183,7 +178,7 @@ def model_card(model_dir: str | Path, repo_id: str, *, license: str | None = Non
         classifier_dropout=config.get("classifier_dropout", 0.1),
         segments=" [SEP] ".join(knowledge) if knowledge else "(no knowledge)",
         max_length=(config.get("inputs") or {}).get("max_length", 512),
-        knowledge_sources=[SOURCE_NAMES[k] for k in knowledge] or ["none: plain multiple choice"],
+        knowledge_sources=_captions(knowledge) or ["none: plain multiple choice"],
         retrieval_yaml=yaml.safe_dump(retrieval, sort_keys=False) if retrieval else "",
         hyperparameters=_hyperparameters(training, results),
         history=history,
@@ -193,6 +188,12 @@ def model_card(model_dir: str | Path, repo_id: str, *, license: str | None = Non
         kear_version=(config.get("framework_versions") or {}).get("kear", __version__),
         training_yaml=yaml.safe_dump(settings, sort_keys=False) if settings else "",
     )
+
+
+def _captions(knowledge: list[str]) -> list[str]:
+    """What each knowledge segment is, as its source describes it (a segment no source declares: its name)."""
+    declared = segments()
+    return [declared[name].caption if name in declared else name for name in knowledge]
 
 
 def is_upload_folder(folder: Path) -> bool:
@@ -274,6 +275,6 @@ def push(
             url = create_repo(repo_id, private=private, token=token, exist_ok=True)
             upload_folder(repo_id=repo_id, folder_path=staging, token=token, commit_message=commit_message)
         except Exception as error:  # network, offline mode, authentication: all end the same way
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            first = first_line(error)
             raise KearError(f"cannot push to the Hub ({type(error).__name__}: {first}); nothing was uploaded") from None
     return str(url)

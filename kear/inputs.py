@@ -3,9 +3,11 @@
 Each choice becomes one encoder input, the question and choice as the first sequence and the knowledge as
 the second, so that self-attention also attends over the external knowledge::
 
-    [CLS] question choice [SEP] qc_meaning [SEP] ac_meaning [SEP] retrieved examples [SEP] triple [SEP]
+    [CLS] question choice [SEP] definition of the concept [SEP] of the choice [SEP] examples [SEP] triple [SEP]
 
-The knowledge segments, their order and which of them are used are settings. Inputs longer than
+The knowledge segments, their order and which of them are used are settings; the segments themselves (their
+names, where their text is on a record, how it reads) are declared by the knowledge sources
+(:func:`retrieval.segments`). Inputs longer than
 ``max_length`` lose knowledge first, from the tail; only if the question and choice alone are too long does the
 question lose its first tokens (the choice, at the end, is kept). Special tokens and token types come from the
 tokenizer itself, so the same code serves DeBERTa's SentencePiece, BERT's and ELECTRA's WordPiece and
@@ -17,14 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from retrieval import Record, verbalize
 from retrieval.settings import check_bool, check_int, check_texts
+from retrieval.source import default_segments, segments
 
-KNOWLEDGE_SEGMENTS = ("qc_meaning", "ac_meaning", "retrieval", "triple")
+if TYPE_CHECKING:
+    from retrieval.records import Record
+
 # Tokens per choice: enough for a pair's special tokens and a few of the question's; and no more than the
 # longest-context encoders take (the encoder's own limit is checked when the model is built).
 MIN_LENGTH = 8
@@ -38,26 +43,26 @@ class InputConfig:
     Args:
         max_length: tokens per choice, special tokens included: between :data:`MIN_LENGTH` and
             :data:`MAX_LENGTH`, and no more than the encoder's positions (checked when the model is built).
-        knowledge: the knowledge segments after the question and choice, in order: ``qc_meaning`` (definition
-            of the question concept), ``ac_meaning`` (definition of the choice), ``retrieval`` (similar training
-            questions with their answers), ``triple`` (the ConceptNet triple, in words). Leave one out to switch
-            that knowledge off; an empty list gives plain multiple choice.
+        knowledge: the knowledge segments after the question and choice, in order, by name (default: KEAR's,
+            the definitions of the question concept and of the choice, similar training questions with their
+            answers, and the ConceptNet triple in words; :func:`retrieval.segments` lists them all). Leave one
+            out to switch that knowledge off; an empty list gives plain multiple choice.
         max_examples: retrieved examples to use per choice (``None``: all that the records carry; an integer
             >= 0).
         triple_fallback: for a choice without a triple, use the question concept and the choice instead (KEAR).
 
     Checked when built (a ``ValueError`` naming the setting): the ranges above, and ``knowledge`` names each
-    segment of :data:`KNOWLEDGE_SEGMENTS` at most once.
+    declared segment at most once.
     """
 
     max_length: int = 512
-    knowledge: list[str] = field(default_factory=lambda: list(KNOWLEDGE_SEGMENTS))
+    knowledge: list[str] = field(default_factory=default_segments)
     max_examples: int | None = None
     triple_fallback: bool = True
 
     def __post_init__(self) -> None:
         check_int(self.max_length, "max_length", MIN_LENGTH, MAX_LENGTH)
-        check_texts(self.knowledge, "knowledge", choices=KNOWLEDGE_SEGMENTS, what="knowledge segment")
+        check_texts(self.knowledge, "knowledge", choices=list(segments()), what="knowledge segment")
         check_int(self.max_examples, "max_examples", 0, optional=True)
         check_bool(self.triple_fallback, "triple_fallback")
 
@@ -65,30 +70,18 @@ class InputConfig:
 def choice_texts(record: Record, config: InputConfig) -> list[tuple[str, list[str]]]:
     """For each choice: the first sequence (question and choice) and the knowledge pieces, in order.
 
-    A piece is a short text; pieces are joined by the separator token. Missing knowledge leaves no piece.
+    A piece is a short text; pieces are joined by the separator token. Missing knowledge leaves no piece. How a
+    segment reads as text is its source's to say (:attr:`retrieval.Segment.render`).
     """
-    out = []
-    for choice in record.choices:
-        pieces: list[str] = []
-        for name in config.knowledge:
-            if name == "qc_meaning":
-                found = [record.knowledge.get("qc_meaning")]
-            elif name == "ac_meaning":
-                found = [choice.knowledge.get("ac_meaning")]
-            elif name == "retrieval":
-                examples = choice.knowledge.get("retrieval") or []
-                found = [" ".join(examples[: config.max_examples] if config.max_examples is not None else examples)]
-            else:
-                triple = choice.knowledge.get("triple")
-                if triple:
-                    found = [verbalize(triple[0])]
-                elif config.triple_fallback and "triple" in choice.knowledge:
-                    found = [record.question_concept, choice.text]  # KEAR: "concept [SEP] choice"
-                else:
-                    found = []
-            pieces.extend(text for text in found if text)
-        out.append((f"{record.question} {choice.text}", pieces))
-    return out
+    declared = segments()
+    chosen = [declared[name] for name in config.knowledge]
+    return [
+        (
+            f"{record.question} {choice.text}",
+            [text for segment in chosen for text in segment.texts(record, choice, config)],
+        )
+        for choice in record.choices
+    ]
 
 
 @dataclass(frozen=True)

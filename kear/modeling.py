@@ -27,9 +27,10 @@ from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, AutoTokenizer, P
 from transformers import __version__ as transformers_version
 from transformers.modeling_outputs import MultipleChoiceModelOutput
 
-from retrieval.errors import ConfigError, KearError
+from retrieval.errors import ConfigError, KearError, first_line
 from retrieval.hub import OFFLINE_HINT, hub_unreachable, looks_like_hub_id
 from retrieval.settings import SettingError
+from retrieval.source import renamed_settings
 
 from .heads import HeadOutput, build_head
 from .inputs import InputConfig
@@ -109,11 +110,6 @@ TOKENIZER_FILES = (
 )
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _pickles(folder: Path) -> list[str]:
     """Names of the files in ``folder`` that hold pickled weights."""
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in PICKLE_SUFFIXES)
@@ -144,7 +140,7 @@ def check_weights(folder: str | Path) -> None:
             with safe_open(str(file), framework="pt"):
                 pass
         except (SafetensorError, OSError) as error:
-            raise KearError(f"{file}: corrupt safetensors file ({_first_line(error)})") from None
+            raise KearError(f"{file}: corrupt safetensors file ({first_line(error)})") from None
 
 
 def check_config(folder: str | Path, what: str, name_or_path: str) -> Any:
@@ -165,7 +161,7 @@ def check_config(folder: str | Path, what: str, name_or_path: str) -> Any:
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise KearError(f"{file}: unreadable model config ({_first_line(error)})") from None
+        raise KearError(f"{file}: unreadable model config ({first_line(error)})") from None
     if not isinstance(config, dict):
         raise KearError(f"{file}: unreadable model config (not a JSON object)")
     model_type = config.get("model_type")
@@ -226,12 +222,12 @@ def from_pretrained(loader: Any, name_or_path: str, what: str, **kwargs: Any) ->
     try:
         return loader.from_pretrained(path, **{**options, **kwargs})
     except SafetensorError as error:  # a download that is not safetensors after all, or a file changed since
-        problem = f"corrupt safetensors weights ({_first_line(error)})"
+        problem = f"corrupt safetensors weights ({first_line(error)})"
         raise KearError(f"cannot load {what} '{name_or_path}': {problem}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as error:
         # transformers and tokenizers raise these for files of the wrong shape (a tokenizer.json that is not one,
         # weights whose sizes are not the config's); all mean the folder cannot serve as asked
-        first = _first_line(error)
+        first = first_line(error)
         if "trust_remote_code" in str(error):
             first = "it needs remote code, which kear never runs (trust_remote_code stays off)"
         elif "ignore_mismatched_sizes" in str(error) or "size mismatch" in str(error):
@@ -321,7 +317,9 @@ class KearConfig(PreTrainedConfig):
         self.head = head
         self.head_settings = dict(head_settings or {})
         self.classifier_dropout = classifier_dropout
-        self.inputs = dict(inputs or {})
+        # a model saved by kear 0.1 names its knowledge as 0.1 did
+        retrieval, knowledge = renamed_settings(retrieval, (inputs or {}).get("knowledge"))
+        self.inputs = dict(inputs or {}) | ({} if knowledge is None else {"knowledge": knowledge})
         self.retrieval = retrieval
         self.length_buckets = length_buckets
         self.base_model = base_model
@@ -337,7 +335,7 @@ def _build_checked_head(name: str, hidden_size: int, settings: dict[str, Any] | 
         raise ConfigError(f"model.{error.under('head_settings')}") from None
     except (ValueError, AssertionError) as error:  # torch's attention asserts that the heads split the width
         raise ConfigError(
-            f"model.head_settings: {_first_line(error)} (head '{name}' on encoder '{encoder}', hidden size "
+            f"model.head_settings: {first_line(error)} (head '{name}' on encoder '{encoder}', hidden size "
             f"{hidden_size})"
         ) from None
 
@@ -542,4 +540,4 @@ def _check_saved_inputs(inputs: Any, source: str) -> None:
     except SettingError as error:
         raise KearError(f"{source}: its config.json holds bad input settings ({error.under('inputs')})") from None
     except (TypeError, ValueError) as error:
-        raise KearError(f"{source}: its config.json holds bad input settings ({_first_line(error)})") from None
+        raise KearError(f"{source}: its config.json holds bad input settings ({first_line(error)})") from None

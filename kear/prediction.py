@@ -29,20 +29,13 @@ from retrieval.errors import ConfigError, ErrorPolicy, KearError
 from retrieval.io import check_output, output_lock
 from retrieval.records import Record
 from retrieval.settings import load_settings
+from retrieval.source import segments
 
 from .evaluation import Prediction, choice_scores, predictions_for
 from .inputs import InputConfig, encode_records
 from .modeling import KearModel, load_model
 
 logger = logging.getLogger(__name__)
-
-# which retrieval source provides each knowledge segment, and the field it leaves on the record
-SEGMENT_SOURCES = {
-    "qc_meaning": ("dict", "qc_meaning"),
-    "ac_meaning": ("dict", "ac_meaning"),
-    "retrieval": ("train", "retrieval"),
-    "triple": ("kg", "triple"),
-}
 
 
 def input_config(model: KearModel) -> InputConfig:
@@ -65,14 +58,9 @@ def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> Retriev
 
 def missing_sources(records: Sequence[Record], inputs: InputConfig) -> list[str]:
     """Retrieval sources whose knowledge the inputs use but some records do not carry."""
-    missing = set()
-    for source, name in {SEGMENT_SOURCES[segment] for segment in inputs.knowledge}:
-        for record in records:
-            holders = [record.knowledge] if name == "qc_meaning" else [c.knowledge for c in record.choices]
-            if any(name not in holder for holder in holders):
-                missing.add(source)
-                break
-    return sorted(missing)
+    declared = segments()
+    used = [declared[name] for name in inputs.knowledge]
+    return sorted({s.source for s in used if not all(s.carried_by(record) for record in records)})
 
 
 def ensure_knowledge(
@@ -96,7 +84,7 @@ def ensure_knowledge(
     except KearError as error:
         raise ConfigError(
             f"the records lack knowledge the model uses ({', '.join(sources)}), and retrieving it failed: {error} "
-            "(override the model's retrieval settings, e.g. kg.index=DIR, or give records with knowledge)"
+            "(override the model's retrieval settings, e.g. conceptnet.index=DIR, or give records with knowledge)"
         ) from None
 
 
@@ -113,7 +101,8 @@ def predict_records(
     """Scores and predictions for records, with the knowledge the model was trained with.
 
     Records that lack that knowledge get it first, as ``kear predict`` does: retrieved with the retrieval settings
-    saved in the model (changed by ``retrieval_overrides``, e.g. ``["kg.index=indexes/conceptnet"]``) and added to
+    saved in the model (changed by ``retrieval_overrides``, e.g. ``["conceptnet.index=indexes/conceptnet"]``) and
+    added to
     the records in place, as :func:`retrieval.annotate` does. When it cannot be retrieved, a :class:`KearError`
     says why in one line: a model never predicts without its knowledge in silence. Records that carry it are used
     as they are. Each prediction's ``scores`` are the log-softmax of the model's logits.

@@ -1,22 +1,52 @@
 """kear's knowledge side: records in every supported format, knowledge sources, and the retrieval pipeline.
 
 Nothing here imports torch or a model: ``kear`` (the model side) builds on this package, never the reverse.
+Names are imported on first use, so taking a :class:`Record` or an error class loads no knowledge source.
 """
 
-from . import conceptnet, dictionary, examples  # noqa: F401  (registers the sources, in this order)
-from .cache import KnowledgeCache
-from .conceptnet import ConceptNetConfig, ConceptNetIndex, ConceptNetSource, ingest_conceptnet, verbalize
-from .config import RetrievalConfig
-from .dictionary import DictionaryConfig, DictionaryIndex, DictionarySource, ingest_wiktionary, ingest_wordnet
-from .errors import ConfigError, DataError, ErrorPolicy, KearError
-from .examples import ExamplesConfig, ExamplesSource
-from .pipeline import RetrievalReport, annotate, build_sources, retrieve_file
-from .records import Choice, Record, read_records, record_from_dict, write_records
-from .settings import load_settings
-from .source import SOURCES, Knowledge, KnowledgeSource, register
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "Choice": "records",
+    "ConceptNetConfig": "conceptnet",
+    "ConceptNetIndex": "conceptnet",
+    "ConceptNetSource": "conceptnet",
+    "ConfigError": "errors",
+    "DataError": "errors",
+    "DictionaryConfig": "dictionary",
+    "DictionaryIndex": "dictionary",
+    "DictionarySource": "dictionary",
+    "ErrorPolicy": "errors",
+    "ExamplesConfig": "examples",
+    "ExamplesSource": "examples",
+    "KearError": "errors",
+    "Knowledge": "source",
+    "KnowledgeCache": "cache",
+    "KnowledgeSource": "source",
+    "Record": "records",
+    "RetrievalConfig": "config",
+    "RetrievalReport": "pipeline",
+    "Segment": "source",
+    "annotate": "pipeline",
+    "build_sources": "pipeline",
+    "default_segments": "source",
+    "ingest_conceptnet": "conceptnet",
+    "ingest_wiktionary": "dictionary",
+    "ingest_wordnet": "dictionary",
+    "load_settings": "settings",
+    "read_records": "records",
+    "record_from_dict": "records",
+    "register": "source",
+    "retrieve_file": "pipeline",
+    "segments": "source",
+    "sources": "source",
+    "write_records": "records",
+}
 __all__ = [
-    "SOURCES",
     "Choice",
     "ConceptNetConfig",
     "ConceptNetIndex",
@@ -36,8 +66,10 @@ __all__ = [
     "Record",
     "RetrievalConfig",
     "RetrievalReport",
+    "Segment",
     "annotate",
     "build_sources",
+    "default_segments",
     "ingest_conceptnet",
     "ingest_wiktionary",
     "ingest_wordnet",
@@ -46,6 +78,31 @@ __all__ = [
     "record_from_dict",
     "register",
     "retrieve_file",
-    "verbalize",
+    "segments",
+    "sources",
     "write_records",
 ]
+
+if TYPE_CHECKING:
+    from .cache import KnowledgeCache
+    from .conceptnet import ConceptNetConfig, ConceptNetIndex, ConceptNetSource, ingest_conceptnet
+    from .config import RetrievalConfig
+    from .dictionary import DictionaryConfig, DictionaryIndex, DictionarySource, ingest_wiktionary, ingest_wordnet
+    from .errors import ConfigError, DataError, ErrorPolicy, KearError
+    from .examples import ExamplesConfig, ExamplesSource
+    from .pipeline import RetrievalReport, annotate, build_sources, retrieve_file
+    from .records import Choice, Record, read_records, record_from_dict, write_records
+    from .settings import load_settings
+    from .source import Knowledge, KnowledgeSource, Segment, default_segments, register, segments, sources
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'retrieval' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # once found, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -1,19 +1,22 @@
-"""Settings of ``kear retrieve``: which sources run, and each source's own section."""
+"""Settings of ``kear retrieve``: which sources run, and each source's own section, named as the source.
+
+The sections are not written out here: the settings class is made from the registry of sources
+(:func:`retrieval.source.sources`, see :meth:`RetrievalConfig.settings_class`), so a new source brings its section
+with it. ``RetrievalConfig(...)`` builds an instance of that class (one per set of registered sources), which is a
+subclass of :class:`RetrievalConfig` and a plain dataclass to everything that reads it (``asdict``, OmegaConf, YAML).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from .conceptnet.config import ConceptNetConfig
-from .dictionary.config import DictionaryConfig
-from .examples.config import ExamplesConfig
 from .settings import check_bool, check_int, check_text, check_texts
-
-# The knowledge sources, by name: each has its settings section of the same name below.
-SOURCE_NAMES = ("kg", "dict", "train")
+from .source import default_sources, sources
 
 
 @dataclass
@@ -21,42 +24,60 @@ class RetrievalConfig:
     """Settings for adding knowledge to records.
 
     Args:
-        sources: which sources to run, by name: ``kg`` (ConceptNet), ``dict`` (definitions), ``train``
-            (similar training examples).
-        kg: ConceptNet settings.
-        dict: dictionary settings.
-        train: similar-examples settings.
+        sources: which sources to run, by name (default: KEAR's three, ``conceptnet``, ``dictionary`` and
+            ``examples``); each source has a settings section of its name (``conceptnet.index``...), whose
+            arguments its settings class documents.
         cache_dir: where results are cached (default ``$KEAR_CACHE`` or ``~/.cache/kear``).
         use_cache: reuse cached results, so a rerun repeats no work.
         batch_size: records annotated (and cached) together.
 
-    Every section checks its own values when built (see each); here: ``sources`` among :data:`SOURCE_NAMES`,
+    Every section checks its own values when built (see each); here: ``sources`` among the registered ones,
     each once; ``cache_dir`` a non-empty path or null; ``batch_size`` an integer >= 1.
     """
 
-    sources: list[str] = field(default_factory=lambda: ["kg", "dict", "train"])
-    kg: ConceptNetConfig = field(default_factory=ConceptNetConfig)
-    dict: DictionaryConfig = field(default_factory=DictionaryConfig)
-    train: ExamplesConfig = field(default_factory=ExamplesConfig)
+    sources: list[str] = field(default_factory=default_sources)
     cache_dir: str | None = None
     use_cache: bool = True
     batch_size: int = 256
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> RetrievalConfig:
+        # the class with a section for each registered source stands in for this one
+        return object.__new__(cls.settings_class())
+
+    @classmethod
+    def settings_class(cls) -> type[RetrievalConfig]:
+        """The dataclass that settings are loaded into: this one plus a section per registered source."""
+        if cls is not RetrievalConfig:
+            return cls
+        return _settings_class(tuple((name, source.config_class) for name, source in sources().items()))
+
     def __post_init__(self) -> None:
-        check_texts(self.sources, "sources", choices=SOURCE_NAMES, what="source")
+        check_texts(self.sources, "sources", choices=list(sources()), what="source")
         check_text(self.cache_dir, "cache_dir", optional=True)
         check_bool(self.use_cache, "use_cache")
         check_int(self.batch_size, "batch_size", 1)
+
+    def section(self, name: str) -> Any:
+        """The settings of source ``name``."""
+        return getattr(self, name)
 
     def cache_path(self) -> Path:
         folder = self.cache_dir or os.environ.get("KEAR_CACHE") or "~/.cache/kear"
         return Path(folder).expanduser() / "retrieval.sqlite"
 
-    def read_paths(self, sources: Sequence[str] | None = None) -> list[str]:
+    def read_paths(self, names: Sequence[str] | None = None) -> list[str]:
         """The files and folders retrieval with these settings reads (indexes, corpora, the cache): what an output
-        must not overwrite. ``sources``: only those sources' (default ``self.sources``)."""
-        names = self.sources if sources is None else sources
-        paths = [self.kg.index] if "kg" in names and self.kg.index else []
-        paths += list(self.dict.indexes) if "dict" in names else []
-        paths += list(self.train.corpora) if "train" in names else []
+        must not overwrite. ``names``: only those sources' (default ``self.sources``)."""
+        chosen = self.sources if names is None else names
+        paths = [
+            path for name, cls in sources().items() if name in chosen for path in cls.read_paths(self.section(name))
+        ]
         return [*paths, str(self.cache_path())] if self.use_cache else paths
+
+
+@cache
+def _settings_class(sections: tuple[tuple[str, type], ...]) -> type[RetrievalConfig]:
+    fields = [(name, config, field(default_factory=config)) for name, config in sections]
+    made = make_dataclass("RetrievalConfig", fields, bases=(RetrievalConfig,))
+    made.__module__, made.__doc__ = __name__, RetrievalConfig.__doc__
+    return made

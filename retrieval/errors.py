@@ -9,6 +9,12 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none): what a one-line report quotes."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class KearError(Exception):
     """An error caused by the user's input or settings: reported as one line, never as a traceback."""
 

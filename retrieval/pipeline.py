@@ -16,19 +16,20 @@ from .config import RetrievalConfig
 from .errors import ConfigError, ErrorPolicy
 from .io import check_output
 from .records import Record, read_records, write_records
-from .source import SOURCES, KnowledgeSource
+from .source import KnowledgeSource, sources
 
 logger = logging.getLogger(__name__)
 
 
 def build_sources(config: RetrievalConfig, names: Sequence[str] | None = None) -> list[KnowledgeSource]:
-    """Instantiate sources by name, in the registry's order (ConceptNet first: it may ground the question
-    concept that the dictionary then defines)."""
+    """Instantiate sources by name, in the order they run (ConceptNet first: it may ground the question concept
+    that the dictionary then defines)."""
     names = list(config.sources if names is None else names)
-    unknown = [n for n in names if n not in SOURCES]
+    known = sources()
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConfigError(f"unknown knowledge source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
-    return [SOURCES[name](getattr(config, name)) for name in SOURCES if name in names]
+        raise ConfigError(f"unknown knowledge source(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [cls(config.section(name)) for name, cls in known.items() if name in names]
 
 
 @dataclass

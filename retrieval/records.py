@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from .errors import DataError, ErrorPolicy, KearError
+from .errors import DataError, ErrorPolicy, KearError, first_line
 from .hub import hub_unreachable, looks_like_hub_id
 from .io import iter_json_lines, open_binary, write_json_lines
 
@@ -451,8 +451,7 @@ def _dataset_rows(source: str, split: str | None) -> Iterator[tuple[str, Any]]:
             data = data[split or "validation"]
     except Exception as error:  # datasets raises many types; all mean "cannot read this source"
         hint = "" if path.exists() else " (offline? pass a local JSONL, Parquet or dataset folder instead)"
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise KearError(f"{source}: cannot load dataset: {first}{hint}") from None
+        raise KearError(f"{source}: cannot load dataset: {first_line(error)}{hint}") from None
     for position, row in enumerate(data, start=1):
         yield f"row {position}", row
 

@@ -1,7 +1,7 @@
 """Dataclass settings loaded from YAML, with ``key=value`` overrides; unknown keys are errors.
 
 Every command of the toolkit reads its settings this way, so a recipe is a readable YAML file and any
-value can be changed from the command line (``kear retrieve --config x.yaml train.top_k=3``).
+value can be changed from the command line (``kear retrieve --config x.yaml examples.top_k=3``).
 
 Relative paths in settings are relative to the directory the command runs in, as in every Hugging Face tool.
 ``${sample:NAME}`` stands for a file of the sample bundled with the package (``${sample:train.jsonl}``), so a
@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .data import sample_file
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 T = TypeVar("T")
 
@@ -461,12 +461,7 @@ def _explain(error: OmegaConfBaseException, origin: str) -> ConfigError:
 
 def _merge_error(error: Exception, origin: str) -> ConfigError:
     """One line for what OmegaConf's merge raises besides its own errors (a mapping where a list belongs...)."""
-    return ConfigError(f"{origin}: {_first(error)} (a mapping where a list belongs, or the reverse)")
-
-
-def _first(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return ConfigError(f"{origin}: {first_line(error)} (a mapping where a list belongs, or the reverse)")
 
 
 def _failing_section(node: DictConfig, error: Exception, prefix: str = "") -> tuple[str, Exception]:
@@ -531,7 +526,8 @@ def load_settings(
         ConfigError: a missing, unreadable or malformed file, an unknown key, a value of the wrong type or a value
             the dataclass refuses, in one line naming the file (and line) or the override.
     """
-    layers = [OmegaConf.structured(schema)]
+    # a class whose fields depend on what is registered (RetrievalConfig's source sections) names its dataclass
+    layers = [OmegaConf.structured(getattr(schema, "settings_class", lambda: schema)())]
     origin = "settings"
     lines: dict[str, int] = {}
     if values:

@@ -50,11 +50,11 @@ def demo_part(args, work: Path) -> dict[str, list[float]]:
     from retrieval import RetrievalConfig, ingest_conceptnet, ingest_wiktionary, load_settings, retrieve_file
     from retrieval.data.demo import demo_file
 
-    ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "kg", progress=False)
-    ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dict", progress=False)
+    ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "conceptnet", progress=False)
+    ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dictionary", progress=False)
     config = RetrievalConfig(use_cache=False)
-    config.kg.index, config.dict.indexes = str(work / "kg"), [str(work / "dict")]
-    config.train.corpora = [str(demo_file("train.jsonl"))]
+    config.conceptnet.index, config.dictionary.indexes = str(work / "conceptnet"), [str(work / "dictionary")]
+    config.examples.corpora = [str(demo_file("train.jsonl"))]
     for part in ("train", "dev"):
         retrieve_file(demo_file(f"{part}.jsonl"), work / f"{part}.jsonl", config, progress=False)
     results = {}
@@ -94,9 +94,9 @@ def dev_part(args, work: Path) -> dict[str, list[float]] | None:
     if not (study.DATA / "dev.json").is_file():
         logger.warning("no CommonsenseQA dev data at %s: the dev-fold part is skipped", study.DATA)
         return None
-    indexes = {"kg": work / "kg", "dict": work / "dict"}
-    ingest_conceptnet(study.DATA / "conceptnet-assertions-mini.csv", indexes["kg"], progress=False)
-    ingest_wiktionary(study.DATA / "wiktionary-mini.jsonl", indexes["dict"], progress=False)
+    indexes = {"conceptnet": work / "conceptnet", "dictionary": work / "dictionary"}
+    ingest_conceptnet(study.DATA / "conceptnet-assertions-mini.csv", indexes["conceptnet"], progress=False)
+    ingest_wiktionary(study.DATA / "wiktionary-mini.jsonl", indexes["dictionary"], progress=False)
     records = list(read_records(study.DATA / "dev.json"))
     settings = study.build_parser().parse_args([])  # the study's length, examples, learning rate and seed
     settings.epochs, settings.max_steps = args.epochs, args.max_steps

@@ -58,7 +58,7 @@ def main() -> None:
                 "conceptnet",
                 str(sample_file("conceptnet-assertions.csv")),
                 "--output",
-                "kg",
+                "conceptnet",
                 "--no-progress",
                 "-q",
             ],
@@ -72,7 +72,7 @@ def main() -> None:
                 "wiktionary",
                 str(sample_file("kaikki-english.jsonl")),
                 "--output",
-                "dict",
+                "dictionary",
                 "--no-progress",
                 "-q",
             ],
@@ -96,9 +96,9 @@ def main() -> None:
             path = work / f"{name}.jsonl"
             path.write_text(json.dumps(record) + "\n")
             settings = [
-                "kg.index=kg",
-                "dict.indexes=[dict]",
-                f"train.corpora=[{sample_file('train.jsonl')}]",
+                "conceptnet.index=kg",
+                "dictionary.indexes=[dict]",
+                f"examples.corpora=[{sample_file('train.jsonl')}]",
                 "cache_dir=cache-" + name,
             ]
             seconds, peak = measure(

@@ -43,21 +43,21 @@ def records_and_indexes(work: Path):
 
     config = RetrievalConfig(use_cache=False)
     if (DATA / "dev.json").is_file():
-        ingest_conceptnet(DATA / "conceptnet-assertions-mini.csv", work / "kg", progress=False)
-        ingest_wiktionary(DATA / "wiktionary-mini.jsonl", work / "dict", progress=False)
+        ingest_conceptnet(DATA / "conceptnet-assertions-mini.csv", work / "conceptnet", progress=False)
+        ingest_wiktionary(DATA / "wiktionary-mini.jsonl", work / "dictionary", progress=False)
         records = list(read_records(DATA / "dev.json"))
         write_records(work / "corpus.jsonl", records[:1000])
         source = "CommonsenseQA dev with the reference knowledge"
     else:
         from retrieval.data.demo import demo_file
 
-        ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "kg", progress=False)
-        ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dict", progress=False)
+        ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "conceptnet", progress=False)
+        ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dictionary", progress=False)
         records = [r for part in ("train", "dev", "test") for r in read_records(demo_file(f"{part}.jsonl"))]
         write_records(work / "corpus.jsonl", records)
         source = "the generated demo sample"
-    config.kg.index, config.dict.indexes = str(work / "kg"), [str(work / "dict")]
-    config.train.corpora = [str(work / "corpus.jsonl")]
+    config.conceptnet.index, config.dictionary.indexes = str(work / "conceptnet"), [str(work / "dictionary")]
+    config.examples.corpora = [str(work / "corpus.jsonl")]
     write_records(work / "plain.jsonl", [record.without_knowledge() for record in records])
     retrieve_file(work / "plain.jsonl", work / "knowledge.jsonl", config, progress=False)
     return config, source, len(records)

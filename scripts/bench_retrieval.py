@@ -376,9 +376,9 @@ def bench_annotation(work: Path, indexes: dict, train: Path, questions: Path) ->
     from retrieval import RetrievalConfig, RetrievalReport, annotate, read_records
 
     config = RetrievalConfig(use_cache=False)
-    config.kg.index = str(indexes["kg"])
-    config.dict.indexes = [str(indexes["dict"])]
-    config.train.corpora = [str(train)]
+    config.conceptnet.index = str(indexes["conceptnet"])
+    config.dictionary.indexes = [str(indexes["dictionary"])]
+    config.examples.corpora = [str(train)]
     records = list(read_records(questions))
     report = RetrievalReport()
     started = time.perf_counter()
@@ -542,7 +542,7 @@ def main() -> None:
     started = time.perf_counter()
     ingest_wiktionary(dictionary, work / "indexes" / "wiktionary", progress=False)
     dictionary_seconds = time.perf_counter() - started
-    indexes = {"kg": work / "indexes" / "conceptnet", "dict": work / "indexes" / "wiktionary"}
+    indexes = {"conceptnet": work / "indexes" / "conceptnet", "dictionary": work / "indexes" / "wiktionary"}
     annotation = bench_annotation(work, indexes, train, questions)
     print("BM25 backends ...", flush=True)
     bm25 = bench_bm25(train, questions, args.rank_bm25_records)

@@ -52,20 +52,20 @@ def prepare(data: str, train_size: int, work: Path, max_length: int, max_example
         write_records,
     )
 
-    config = RetrievalConfig(sources=["train"], use_cache=False)
+    config = RetrievalConfig(sources=["examples"], use_cache=False)
     if data == "demo":
         from retrieval.data.demo import demo_file
 
         train, held_out = list(read_records(demo_file("train.jsonl"))), list(read_records(demo_file("dev.jsonl")))
-        ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "kg", progress=False)
-        ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dict", progress=False)
-        config.sources = ["kg", "dict", "train"]
-        config.kg.index, config.dict.indexes = str(work / "kg"), [str(work / "dict")]
+        ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "conceptnet", progress=False)
+        ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dictionary", progress=False)
+        config.sources = ["conceptnet", "dictionary", "examples"]
+        config.conceptnet.index, config.dictionary.indexes = str(work / "conceptnet"), [str(work / "dictionary")]
     else:
         records = list(read_records(data))
         train, held_out = records[:train_size], records[train_size:]
     write_records(work / "train-plain.jsonl", train)
-    config.train.corpora = [str(work / "train-plain.jsonl")]
+    config.examples.corpora = [str(work / "train-plain.jsonl")]
     train = list(annotate(train, config, progress=False))
     held_out = list(annotate(held_out, config, progress=False))
     write_records(work / "train.jsonl", train)

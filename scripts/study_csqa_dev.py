@@ -37,13 +37,13 @@ import time
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "csqa-dev-reference"
-ALL = ["qc_meaning", "ac_meaning", "retrieval", "triple"]
+ALL = ["qc_meaning", "ac_meaning", "examples", "triple"]
 CONDITIONS = {  # name: (knowledge segments, where the knowledge comes from)
     "no knowledge": ([], "ours"),
     "ConceptNet triple": (["triple"], "ours"),
     "definitions (Wiktionary)": (["qc_meaning", "ac_meaning"], "ours"),
     "definitions (WordNet)": (["qc_meaning", "ac_meaning"], "wordnet"),
-    "similar examples (BM25)": (["retrieval"], "ours"),
+    "similar examples (BM25)": (["examples"], "ours"),
     "all three": (ALL, "ours"),
     "all three, reference triples and meanings": (ALL, "reference"),
 }
@@ -66,9 +66,9 @@ def knowledge_sets(train, test, work: Path, indexes: dict, fold: int, wordnet: b
     corpus = work / f"fold{fold}-corpus.jsonl"
     write_records(corpus, [r.without_knowledge() for r in train])  # BM25 sees the training folds only
     config = RetrievalConfig(use_cache=False)
-    config.kg.index, config.dict.indexes, config.train.corpora = (
-        str(indexes["kg"]),
-        [str(indexes["dict"])],
+    config.conceptnet.index, config.dictionary.indexes, config.examples.corpora = (
+        str(indexes["conceptnet"]),
+        [str(indexes["dictionary"])],
         [str(corpus)],
     )
     ours = tuple(
@@ -81,7 +81,7 @@ def knowledge_sets(train, test, work: Path, indexes: dict, fold: int, wordnet: b
         for part, our_part in zip((train, test), ours)
     )
     if wordnet:
-        config.sources, config.dict.indexes = ["dict"], [str(indexes["wordnet"])]
+        config.sources, config.dictionary.indexes = ["dictionary"], [str(indexes["wordnet"])]
         sets["wordnet"] = tuple(
             list(annotate([r.without_knowledge() for r in part], config, progress=False)) for part in (train, test)
         )
@@ -321,16 +321,16 @@ def main() -> None:
 
     started = time.perf_counter()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="kear-study-"))
-    indexes = {"kg": work / "indexes" / "conceptnet", "dict": work / "indexes" / "wiktionary"}
-    ingest_conceptnet(args.data / "conceptnet-assertions-mini.csv", indexes["kg"], progress=False)
-    ingest_wiktionary(args.data / "wiktionary-mini.jsonl", indexes["dict"], progress=False)
+    indexes = {"conceptnet": work / "indexes" / "conceptnet", "dictionary": work / "indexes" / "wiktionary"}
+    ingest_conceptnet(args.data / "conceptnet-assertions-mini.csv", indexes["conceptnet"], progress=False)
+    ingest_wiktionary(args.data / "wiktionary-mini.jsonl", indexes["dictionary"], progress=False)
     wordnet = (WORDNET / "index.noun").is_file()
     if wordnet:
         indexes["wordnet"] = work / "indexes" / "wordnet"
         ingest_wordnet(WORDNET, indexes["wordnet"], progress=False)
     records = list(read_records(args.data / "dev.json"))
-    config = RetrievalConfig(sources=["kg", "dict"], use_cache=False)
-    config.kg.index, config.dict.indexes = str(indexes["kg"]), [str(indexes["dict"])]
+    config = RetrievalConfig(sources=["conceptnet", "dictionary"], use_cache=False)
+    config.conceptnet.index, config.dictionary.indexes = str(indexes["conceptnet"]), [str(indexes["dictionary"])]
     agreement = knowledge_agreement(
         records, list(annotate([r.without_knowledge() for r in records], config, progress=False))
     )

@@ -26,16 +26,16 @@ def sample_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sample-indexes")
     ingest_conceptnet(sample_file("conceptnet-assertions.csv"), root / "conceptnet", progress=False)
     ingest_wiktionary(sample_file("kaikki-english.jsonl"), root / "wiktionary", progress=False)
-    return {"kg": root / "conceptnet", "dict": root / "wiktionary"}
+    return {"conceptnet": root / "conceptnet", "dictionary": root / "wiktionary"}
 
 
 @pytest.fixture
 def sample_config(sample_indexes: dict[str, Path], tmp_path: Path) -> RetrievalConfig:
     """Retrieval settings over the sample indexes, with a private cache."""
     config = RetrievalConfig(cache_dir=str(tmp_path / "cache"))
-    config.kg.index = str(sample_indexes["kg"])
-    config.dict.indexes = [str(sample_indexes["dict"])]
-    config.train.corpora = [str(sample_file("train.jsonl"))]
+    config.conceptnet.index = str(sample_indexes["conceptnet"])
+    config.dictionary.indexes = [str(sample_indexes["dictionary"])]
+    config.examples.corpora = [str(sample_file("train.jsonl"))]
     return config
 
 
@@ -127,9 +127,9 @@ def sample_knowledge(sample_indexes: dict[str, Path], tmp_path_factory: pytest.T
 
     root = tmp_path_factory.mktemp("knowledge")
     config = RetrievalConfig(cache_dir=str(root / "cache"))
-    config.kg.index = str(sample_indexes["kg"])
-    config.dict.indexes = [str(sample_indexes["dict"])]
-    config.train.corpora = [str(sample_file("train.jsonl"))]
+    config.conceptnet.index = str(sample_indexes["conceptnet"])
+    config.dictionary.indexes = [str(sample_indexes["dictionary"])]
+    config.examples.corpora = [str(sample_file("train.jsonl"))]
     retrieve_file(sample_file("questions.jsonl"), root / "questions.jsonl", config, progress=False)
     return root / "questions.jsonl"
 

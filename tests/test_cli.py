@@ -17,8 +17,9 @@ from .conftest import write_lines
 def config_file(sample_indexes: dict[str, Path], tmp_path: Path) -> Path:
     path = tmp_path / "retrieval.yaml"
     path.write_text(
-        f"kg:\n  index: {sample_indexes['kg']}\ndict:\n  indexes: [{sample_indexes['dict']}]\n"
-        f"train:\n  corpora: [{sample_file('train.jsonl')}]\ncache_dir: {tmp_path / 'cache'}\n"
+        f"conceptnet:\n  index: {sample_indexes['conceptnet']}\n"
+        f"dictionary:\n  indexes: [{sample_indexes['dictionary']}]\n"
+        f"examples:\n  corpora: [{sample_file('train.jsonl')}]\ncache_dir: {tmp_path / 'cache'}\n"
     )
     return path
 
@@ -47,13 +48,13 @@ def test_index_commands(tmp_path: Path) -> None:
                 "conceptnet",
                 str(sample_file("conceptnet-assertions.csv")),
                 "--output",
-                str(tmp_path / "kg"),
+                str(tmp_path / "conceptnet"),
                 "--no-progress",
             ]
         )
         == 0
     )
-    assert (tmp_path / "kg" / "meta.json").is_file()
+    assert (tmp_path / "conceptnet" / "meta.json").is_file()
     assert (
         main(
             [
@@ -78,19 +79,19 @@ def test_retrieve_writes_every_record_and_a_rerun_is_cached(config_file: Path, t
     first = json.loads(lines[0])
     assert first["question"]["choices"][0]["triple"] == [["milk", "AtLocation", "refrigerator"]]
     caplog.clear()
-    assert retrieve(config_file, sample_file("questions.jsonl"), out, "--sources", "kg,dict") == 0
-    assert "computed {'kg': 0, 'dict': 0}" in caplog.text
+    assert retrieve(config_file, sample_file("questions.jsonl"), out, "--sources", "conceptnet,dictionary") == 0
+    assert "computed {'conceptnet': 0, 'dictionary': 0}" in caplog.text
 
 
 def test_overrides_and_stdout(config_file: Path, capsys) -> None:
-    assert retrieve(config_file, sample_file("questions.jsonl"), "-", "--sources", "train", "train.top_k=1") == 0
+    assert retrieve(config_file, sample_file("questions.jsonl"), "-", "--sources", "examples", "examples.top_k=1") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 12
     assert all(len(c["retrieval"]) <= 1 for row in rows for c in row["question"]["choices"])
 
 
 def test_bad_config_key_is_one_line(config_file: Path, tmp_path: Path, capsys) -> None:
-    assert retrieve(config_file, sample_file("questions.jsonl"), tmp_path / "o.jsonl", "train.topk=3") == 1
+    assert retrieve(config_file, sample_file("questions.jsonl"), tmp_path / "o.jsonl", "examples.topk=3") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Key 'topk'" in err and "Traceback" not in err
 
@@ -111,7 +112,9 @@ def test_wrong_number_of_choices_and_unknown_source(config_file: Path, tmp_path:
     bad = write_lines(tmp_path / "one.jsonl", ['{"id": "x", "question": "q?", "choices": ["only"]}'])
     assert retrieve(config_file, bad, tmp_path / "o.jsonl") == 1
     assert "one.jsonl:1: a record needs at least 2 choices, got 1" in capsys.readouterr().err
-    assert retrieve(config_file, sample_file("questions.jsonl"), tmp_path / "o.jsonl", "--sources", "kg,web") == 1
+    assert (
+        retrieve(config_file, sample_file("questions.jsonl"), tmp_path / "o.jsonl", "--sources", "conceptnet,web") == 1
+    )
     assert "unknown knowledge source(s) web" in capsys.readouterr().err
 
 
@@ -137,8 +140,8 @@ def test_console_script_errors_without_traceback(tmp_path: Path) -> None:
             "--output",
             "-",
             "--sources",
-            "train",
-            f"train.corpora=[{sample_file('train.jsonl')}]",
+            "examples",
+            f"examples.corpora=[{sample_file('train.jsonl')}]",
             f"cache_dir={tmp_path}",
         ],
         capture_output=True,

@@ -129,7 +129,7 @@ def test_missing_dump_and_missing_index(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def sample_selector(tmp_path_factory) -> TripleSelector:
-    folder = tmp_path_factory.mktemp("kg") / "index"
+    folder = tmp_path_factory.mktemp("conceptnet") / "index"
     ingest_conceptnet(sample_file("conceptnet-assertions.csv"), folder, progress=False)
     return TripleSelector(ConceptNetIndex(folder), ConceptNetConfig())
 
@@ -191,8 +191,8 @@ def test_verbalize() -> None:
 def copied(sample_indexes: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the sample ConceptNet index as ``kg`` in the working folder (named as the user would)."""
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(sample_indexes["kg"], tmp_path / "kg")
-    return Path("kg")
+    shutil.copytree(sample_indexes["conceptnet"], tmp_path / "conceptnet")
+    return Path("conceptnet")
 
 
 def _refused(folder: str | Path, *words: str) -> None:
@@ -211,7 +211,7 @@ def test_folders_that_are_no_conceptnet_index(copied: Path, sample_indexes: dict
     _refused("stuff", "not a ConceptNet index (missing meta.json)")
     _refused("stuff/a.txt", "not a ConceptNet index (a file, not a folder)")
     _refused("nowhere", "not a ConceptNet index (no such folder)")
-    _refused(sample_indexes["dict"], "not a ConceptNet index (it is a wiktionary index)")
+    _refused(sample_indexes["dictionary"], "not a ConceptNet index (it is a wiktionary index)")
 
 
 @pytest.mark.parametrize(
@@ -266,18 +266,22 @@ def test_damage_found_only_by_a_lookup_is_a_one_line_error(copied: Path, sample_
 
     tail = np.load(copied / "tail.npy")
     np.save(copied / "tail.npy", tail + 10_000_000)
-    sample_config.kg.index = str(copied)
+    sample_config.conceptnet.index = str(copied)
     records = list(read_records(sample_file("questions.jsonl")))
     with pytest.raises(KearError) as caught:
-        list(annotate(records, sample_config, ["kg"], progress=False))
+        list(annotate(records, sample_config, ["conceptnet"], progress=False))
     message = str(caught.value)
-    assert "\n" not in message and message.startswith("kg: corrupt ConceptNet index (an id out of range"), message
+    assert "\n" not in message and message.startswith("conceptnet: corrupt ConceptNet index (an id out of range"), (
+        message
+    )
 
     np.save(copied / "tail.npy", tail)
     (copied / "surfaces.bin").write_bytes((copied / "surfaces.bin").read_bytes()[:10])
     sample_config.use_cache = False
-    with pytest.raises(KearError, match=r"^kg: corrupt ConceptNet index \(surfaces\.bin is shorter than its offsets"):
-        list(annotate(records, sample_config, ["kg"], progress=False))
+    with pytest.raises(
+        KearError, match=r"^conceptnet: corrupt ConceptNet index \(surfaces\.bin is shorter than its offsets"
+    ):
+        list(annotate(records, sample_config, ["conceptnet"], progress=False))
 
 
 # --------------------------------------------------------------------------------------- long input stays linear

@@ -86,13 +86,13 @@ BAD_TRAINING = [
     (["lora.dropout=1"], "lora.dropout must be a finite number in [0, 1), got 1.0"),
     (["lora.alpha=0"], "lora.alpha"),
     (["lora.target_modules=[]"], "lora.target_modules must list at least one entry"),
-    (["retrieval.train.top_k=0"], "retrieval.train.top_k must be an integer >= 1, got 0"),
-    (["retrieval.train.backend=elastic"], "retrieval.train.backend must be one of bm25s, rank_bm25"),
-    (["retrieval.train.b=2"], "retrieval.train.b"),
-    (["retrieval.kg.relations=[]"], "retrieval.kg.relations must list at least one entry"),
+    (["retrieval.examples.top_k=0"], "retrieval.examples.top_k must be an integer >= 1, got 0"),
+    (["retrieval.examples.backend=elastic"], "retrieval.examples.backend must be one of bm25s, rank_bm25"),
+    (["retrieval.examples.b=2"], "retrieval.examples.b"),
+    (["retrieval.conceptnet.relations=[]"], "retrieval.conceptnet.relations must list at least one entry"),
     (["retrieval.sources=[wiki]"], "retrieval.sources has unknown source 'wiki'"),
     (["retrieval.batch_size=0"], "retrieval.batch_size"),
-    (["retrieval.dict.max_link_words=-1"], "retrieval.dict.max_link_words"),
+    (["retrieval.dictionary.max_link_words=-1"], "retrieval.dictionary.max_link_words"),
 ]
 
 
@@ -129,11 +129,11 @@ def test_a_recipe_beyond_the_yaml_limits_is_one_line(tmp_path: Path, capsys: pyt
 
 
 BAD_RETRIEVAL = [
-    (["train.top_k=0"], "train.top_k must be an integer >= 1, got 0"),
-    (["train.backend=elastic"], "train.backend must be one of bm25s, rank_bm25; got 'elastic'"),
-    (["kg.min_weight=nan"], "kg.min_weight must be a finite number >= 0, got nan"),
-    (["sources=[kg, kg]"], "sources lists 'kg' twice"),
-    (["train.corpora=&a [*a]"], "recursive alias *a"),
+    (["examples.top_k=0"], "examples.top_k must be an integer >= 1, got 0"),
+    (["examples.backend=elastic"], "examples.backend must be one of bm25s, rank_bm25; got 'elastic'"),
+    (["conceptnet.min_weight=nan"], "conceptnet.min_weight must be a finite number >= 0, got nan"),
+    (["sources=[conceptnet, conceptnet]"], "sources lists 'conceptnet' twice"),
+    (["examples.corpora=&a [*a]"], "recursive alias *a"),
 ]
 
 

@@ -16,7 +16,7 @@ from .conftest import write_lines
 
 @pytest.fixture(scope="module")
 def resolver(tmp_path_factory) -> MeaningResolver:
-    folder = tmp_path_factory.mktemp("dict") / "wiktionary"
+    folder = tmp_path_factory.mktemp("dictionary") / "wiktionary"
     meta = ingest_wiktionary(sample_file("kaikki-english.jsonl"), folder, progress=False)
     assert meta["other_languages"] == 1  # the French entry
     return MeaningResolver(DictionaryIndex(folder))
@@ -165,8 +165,8 @@ def _one_line_naming(error: pytest.ExceptionInfo, name: str, *words: str) -> Non
 def copied(sample_indexes: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the sample dictionary index as ``dict`` in the working folder (named as the user would)."""
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(sample_indexes["dict"], tmp_path / "dict")
-    return Path("dict")
+    shutil.copytree(sample_indexes["dictionary"], tmp_path / "dictionary")
+    return Path("dictionary")
 
 
 def test_a_folder_that_is_no_dictionary_index(copied: Path, sample_indexes: dict[str, Path]) -> None:
@@ -176,8 +176,8 @@ def test_a_folder_that_is_no_dictionary_index(copied: Path, sample_indexes: dict
         DictionaryIndex("stuff")
     _one_line_naming(caught, "stuff", "not a dictionary index (missing meta.json)")
     with pytest.raises(KearError) as caught:
-        DictionaryIndex(sample_indexes["kg"])
-    _one_line_naming(caught, str(sample_indexes["kg"]), "not a dictionary index (a ConceptNet index)")
+        DictionaryIndex(sample_indexes["conceptnet"])
+    _one_line_naming(caught, str(sample_indexes["conceptnet"]), "not a dictionary index (a ConceptNet index)")
     with pytest.raises(KearError) as caught:
         DictionaryIndex("stuff/a.txt")
     _one_line_naming(caught, "stuff/a.txt", "a file, not a folder")
@@ -190,7 +190,7 @@ def test_a_dictionary_index_without_its_database(copied: Path) -> None:
     (copied / "dictionary.sqlite").unlink()
     with pytest.raises(KearError) as caught:
         DictionaryIndex(copied)
-    _one_line_naming(caught, "dict", "missing dictionary.sqlite")
+    _one_line_naming(caught, "dictionary", "missing dictionary.sqlite")
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "meta"])
@@ -206,7 +206,7 @@ def test_a_damaged_dictionary_index(copied: Path, damage: str) -> None:
         (copied / "meta.json").write_text("{not json")
     with pytest.raises(KearError) as caught:
         MeaningResolver(DictionaryIndex(copied)).meaning("milk")
-    _one_line_naming(caught, "dict", "corrupt dictionary index", "rebuild it with 'kear index wiktionary'")
+    _one_line_naming(caught, "dictionary", "corrupt dictionary index", "rebuild it with 'kear index wiktionary'")
 
 
 def test_a_damaged_entry_is_found_when_it_is_looked_up(copied: Path) -> None:
@@ -220,14 +220,14 @@ def test_a_damaged_entry_is_found_when_it_is_looked_up(copied: Path) -> None:
     for concept, problem in (("milk", "is not JSON"), ("bird", "has the wrong shape")):
         with pytest.raises(KearError) as caught:
             resolver.meaning(concept)
-        _one_line_naming(caught, "dict", "corrupt dictionary index", problem)
+        _one_line_naming(caught, "dictionary", "corrupt dictionary index", problem)
 
 
 def test_an_index_is_rebuilt_in_place_but_never_over_another_kind(copied: Path, sample_indexes: dict) -> None:
     before = DictionaryIndex(copied).fingerprint
     ingest_wiktionary(sample_file("kaikki-english.jsonl"), copied, progress=False)
     assert DictionaryIndex(copied).fingerprint != before
-    shutil.copytree(sample_indexes["kg"], "kg")
-    with pytest.raises(KearError, match=r"^kg: "):
-        ingest_wiktionary(sample_file("kaikki-english.jsonl"), "kg", progress=False)
-    assert (Path("kg") / "tail.npy").is_file()
+    shutil.copytree(sample_indexes["conceptnet"], "conceptnet")
+    with pytest.raises(KearError, match=r"^conceptnet: "):
+        ingest_wiktionary(sample_file("kaikki-english.jsonl"), "conceptnet", progress=False)
+    assert (Path("conceptnet") / "tail.npy").is_file()

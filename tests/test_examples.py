@@ -144,12 +144,12 @@ def test_corpus_errors_through_the_source_name_the_corpus(
     Path("empty.jsonl").write_text("")
     records = list(read_records(sample_file("questions.jsonl")))
     for corpus, message in (
-        ("gone.jsonl", "gone.jsonl: no such file (a training corpus in train.corpora)"),
+        ("gone.jsonl", "gone.jsonl: no such file (a training corpus in examples.corpora)"),
         ("empty.jsonl", "empty.jsonl: holds no records"),
     ):
-        sample_config.train.corpora = [corpus]
+        sample_config.examples.corpora = [corpus]
         with pytest.raises(DataError) as caught:
-            list(annotate(records, sample_config, ["train"], progress=False))
+            list(annotate(records, sample_config, ["examples"], progress=False))
         assert str(caught.value) == message
 
 

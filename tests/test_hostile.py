@@ -40,7 +40,7 @@ class Case:
     Args:
         command: the subcommand (for the count in docs/reliability.md).
         name: what is odd about the input.
-        argv: the command line after ``kear``; ``{model}``, ``{encoder}``, ``{kg}``, ``{dict}``, ``{here}`` and
+        argv: the command line after ``kear``; ``{model}``, ``{encoder}``, ``{conceptnet}``, ``{dictionary}``, ``{here}`` and
             ``{sample}`` stand for the trained tiny model, the tiny encoder, the sample indexes, the case's folder
             and the bundled sample folder.
         files: files to make in the case's folder first: text, bytes, or a function given the path.
@@ -324,9 +324,9 @@ RETRIEVE = [
     "retrieve",
     "--output",
     "out.jsonl",
-    "kg.index={kg}",
-    "dict.indexes=[{dict}]",
-    "train.corpora=[{sample}/train.jsonl]",
+    "conceptnet.index={conceptnet}",
+    "dictionary.indexes=[{dictionary}]",
+    "examples.corpora=[{sample}/train.jsonl]",
 ]
 
 
@@ -432,14 +432,14 @@ error(
     "retrieve",
     "output is a training corpus",
     [
-        *retrieve("in.jsonl", "train.corpora=[in.jsonl]")[:1],
+        *retrieve("in.jsonl", "examples.corpora=[in.jsonl]")[:1],
         "--output",
         "in.jsonl",
         "--input",
         "q.jsonl",
-        "train.corpora=[in.jsonl]",
-        "kg.index={kg}",
-        "dict.indexes=[{dict}]",
+        "examples.corpora=[in.jsonl]",
+        "conceptnet.index={conceptnet}",
+        "dictionary.indexes=[{dictionary}]",
     ],
     "is also an input",
     "in.jsonl",
@@ -463,32 +463,32 @@ error(
 )
 error(
     "retrieve",
-    "kg.index missing",
-    retrieve("in.jsonl", "kg.index=nowhere"),
+    "conceptnet.index missing",
+    retrieve("in.jsonl", "conceptnet.index=nowhere"),
     "nowhere",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
 )
 error(
     "retrieve",
-    "kg.index is a file",
-    retrieve("in.jsonl", "kg.index=in.jsonl"),
+    "conceptnet.index is a file",
+    retrieve("in.jsonl", "conceptnet.index=in.jsonl"),
     r"in\.jsonl.*ConceptNet index",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
 )
 error(
     "retrieve",
-    "kg.index with a corrupt meta.json",
-    retrieve("in.jsonl", "kg.index=idx"),
+    "conceptnet.index with a corrupt meta.json",
+    retrieve("in.jsonl", "conceptnet.index=idx"),
     "idx",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"], "idx/meta.json": "{not json"},
 )
 error(
     "retrieve",
-    "dict.indexes a folder of other files",
-    retrieve("in.jsonl", "dict.indexes=[stuff]"),
+    "dictionary.indexes a folder of other files",
+    retrieve("in.jsonl", "dictionary.indexes=[stuff]"),
     "stuff",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"], "stuff/a.txt": "x"},
@@ -496,7 +496,7 @@ error(
 error(
     "retrieve",
     "corpus missing",
-    retrieve("in.jsonl", "train.corpora=[gone.jsonl]"),
+    retrieve("in.jsonl", "examples.corpora=[gone.jsonl]"),
     "gone.jsonl",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -504,7 +504,7 @@ error(
 error(
     "retrieve",
     "corpus empty",
-    retrieve("in.jsonl", "train.corpora=[empty.jsonl]"),
+    retrieve("in.jsonl", "examples.corpora=[empty.jsonl]"),
     "empty.jsonl",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"], "empty.jsonl": ""},
@@ -512,7 +512,7 @@ error(
 error(
     "retrieve",
     "corpus without answers",
-    retrieve("in.jsonl", "train.corpora=[noans.jsonl]"),
+    retrieve("in.jsonl", "examples.corpora=[noans.jsonl]"),
     "noans.jsonl",
     None,
     files={
@@ -523,7 +523,7 @@ error(
 error(
     "retrieve",
     "unknown source",
-    retrieve("in.jsonl", "--sources", "kg,wiki"),
+    retrieve("in.jsonl", "--sources", "conceptnet,wiki"),
     "unknown knowledge source",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -531,7 +531,7 @@ error(
 error(
     "retrieve",
     "unknown setting",
-    retrieve("in.jsonl", "kg.indx=x"),
+    retrieve("in.jsonl", "conceptnet.indx=x"),
     "indx",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -539,7 +539,7 @@ error(
 error(
     "retrieve",
     "setting of the wrong type",
-    retrieve("in.jsonl", "train.top_k=many"),
+    retrieve("in.jsonl", "examples.top_k=many"),
     "top_k",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -547,7 +547,7 @@ error(
 error(
     "retrieve",
     "top_k of zero",
-    retrieve("in.jsonl", "train.top_k=0"),
+    retrieve("in.jsonl", "examples.top_k=0"),
     "top_k",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -555,7 +555,7 @@ error(
 error(
     "retrieve",
     "override without =",
-    retrieve("in.jsonl", "kg.index"),
+    retrieve("in.jsonl", "conceptnet.index"),
     "key=value",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -563,7 +563,7 @@ error(
 error(
     "retrieve",
     "override of malformed YAML",
-    retrieve("in.jsonl", "train.corpora=[a, b"),
+    retrieve("in.jsonl", "examples.corpora=[a, b"),
     "invalid YAML",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -582,7 +582,7 @@ error(
     [*retrieve("in.jsonl"), "--config", "c.yaml"],
     "invalid YAML",
     "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "kg: [unclosed\n"},
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "conceptnet: [unclosed\n"},
 )
 error(
     "retrieve",
@@ -606,7 +606,7 @@ error(
     [*retrieve("in.jsonl"), "--config", "c.yaml"],
     "alias",
     "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "kg: &a\n  relations: *a\n"},
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "conceptnet: &a\n  relations: *a\n"},
 )
 error(
     "retrieve",
@@ -644,7 +644,7 @@ error("retrieve", "stdin of invalid JSON", [*retrieve("-")], "invalid JSON", "<s
 ok(
     "retrieve",
     "answerKey a number with number labels",
-    retrieve("in.jsonl", "--sources", "kg"),
+    retrieve("in.jsonl", "--sources", "conceptnet"),
     lambda f: [r["answerKey"] for r in read_jsonl(f / "out.jsonl")] == ["1"] or pytest.fail("answer read as index"),
     "out.jsonl",
     files={
@@ -801,7 +801,7 @@ bad_train(
 bad_train(
     "data.retrieve with no index",
     ["data.retrieve=true", "data.train=raw.jsonl"],
-    r"kg.index|index",
+    r"conceptnet.index|index",
     None,
     **{"raw.jsonl": SAMPLE["questions.jsonl"]},
 )
@@ -848,7 +848,7 @@ error(
 )
 error("evaluate", "batch size zero", [*EVALUATE, "--batch-size", "0"], "batch-size", None, files=EVAL_FILES)
 error("evaluate", "batch size not a number", [*EVALUATE, "--batch-size", "lots"], "batch-size", None, files=EVAL_FILES)
-error("evaluate", "unknown retrieval setting", [*EVALUATE, "kg.nope=1"], "nope", None, files=EVAL_FILES)
+error("evaluate", "unknown retrieval setting", [*EVALUATE, "conceptnet.nope=1"], "nope", None, files=EVAL_FILES)
 error(
     "evaluate",
     "model folder with a corrupt config.json",
@@ -924,7 +924,7 @@ error("predict", "batch size negative", [*PREDICT, "--batch-size", "-3"], "batch
 error(
     "predict",
     "raw records and the index not here",
-    [*PREDICT, "kg.index=gone"],
+    [*PREDICT, "conceptnet.index=gone"],
     "gone",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -1178,10 +1178,14 @@ def folder_copy(of: str) -> Callable:
 error(
     "retrieve",
     "output inside the ConceptNet index",
-    [*retrieve("in.jsonl", "kg.index=kg")[:2], "kg/meta.json", *retrieve("in.jsonl", "kg.index=kg")[3:]],
+    [
+        *retrieve("in.jsonl", "conceptnet.index=conceptnet")[:2],
+        "conceptnet/meta.json",
+        *retrieve("in.jsonl", "conceptnet.index=conceptnet")[3:],
+    ],
     "is inside an input folder",
-    "kg/meta.json",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "kg": folder_copy("kg")},
+    "conceptnet/meta.json",
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "conceptnet": folder_copy("conceptnet")},
 )
 error(
     "retrieve",
@@ -1283,7 +1287,7 @@ error(
     [*INDEX, "dump.csv", "--output", "dx"],
     "another kind of kear index",
     "dx",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "dx": folder_copy("dict")},
+    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "dx": folder_copy("dictionary")},
 )
 error("retrieve", "input is /dev/null", retrieve("/dev/null"), "holds no records", "/dev/null")
 error(
@@ -1300,13 +1304,13 @@ error(
     [*retrieve("in.jsonl"), "--config", "c.yaml"],
     "duplicate key",
     "c.yaml:3",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "train:\n  top_k: 1\n  top_k: 2\n"},
+    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "examples:\n  top_k: 1\n  top_k: 2\n"},
 )
 error(
     "retrieve",
     "relations none of which the index has",
-    retrieve("in.jsonl", "kg.relations=[NotARelation]"),
-    "kg.relations",
+    retrieve("in.jsonl", "conceptnet.relations=[NotARelation]"),
+    "conceptnet.relations",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
 )
@@ -1321,7 +1325,7 @@ error(
 error(
     "retrieve",
     "--sources with a source twice",
-    [*retrieve("in.jsonl"), "--sources", "kg,kg"],
+    [*retrieve("in.jsonl"), "--sources", "conceptnet,conceptnet"],
     "--sources",
     None,
     files={"in.jsonl": SAMPLE["questions.jsonl"]},
@@ -1398,8 +1402,8 @@ def places(trained_model, tiny_deberta, sample_indexes, sample_knowledge) -> dic
     return {
         "model": str(trained_model),
         "encoder": str(tiny_deberta),
-        "kg": str(sample_indexes["kg"]),
-        "dict": str(sample_indexes["dict"]),
+        "conceptnet": str(sample_indexes["conceptnet"]),
+        "dictionary": str(sample_indexes["dictionary"]),
         "sample": str(sample_file("questions.jsonl").parent),
         "knowledge": str(sample_knowledge),
     }
@@ -1427,7 +1431,7 @@ def test_hostile_input(case: Case, places, tmp_path: Path, monkeypatch, capsys) 
     monkeypatch.setenv("KEAR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr("sys.stdin", _Stdin(b"{not json\n"))
     _make(folder, case.files, places)
-    shared = [Path(places[k]) for k in ("model", "encoder", "kg", "dict")]
+    shared = [Path(places[k]) for k in ("model", "encoder", "conceptnet", "dictionary")]
     before = snapshot(folder, *shared)
     capsys.readouterr()
     try:

@@ -114,9 +114,9 @@ def test_kill_retrieve_then_rerun(sample_indexes: dict[str, Path], tmp_path: Pat
         [json.dumps({**row, "id": f"{row['id']}-{n}"}) for n in range(400) for row in rows],
     )
     settings = [
-        f"kg.index={sample_indexes['kg']}",
-        f"dict.indexes=[{sample_indexes['dict']}]",
-        f"train.corpora=[{sample_file('train.jsonl')}]",
+        f"conceptnet.index={sample_indexes['conceptnet']}",
+        f"dictionary.indexes=[{sample_indexes['dictionary']}]",
+        f"examples.corpora=[{sample_file('train.jsonl')}]",
         "batch_size=64",
     ]
     whole, work = tmp_path / "whole", tmp_path / "work"
@@ -232,9 +232,9 @@ def test_sigterm_ends_a_run_cleanly(sample_indexes: dict[str, Path], tmp_path: P
     work.mkdir()
     command = [
         *kear("retrieve", "--input", str(records), "--output", "out.jsonl"),
-        f"kg.index={sample_indexes['kg']}",
-        f"dict.indexes=[{sample_indexes['dict']}]",
-        f"train.corpora=[{sample_file('train.jsonl')}]",
+        f"conceptnet.index={sample_indexes['conceptnet']}",
+        f"dictionary.indexes=[{sample_indexes['dictionary']}]",
+        f"examples.corpora=[{sample_file('train.jsonl')}]",
         "batch_size=64",
         "cache_dir=cache",
     ]

@@ -59,7 +59,7 @@ def test_one_score_per_choice_and_padded_choices_change_nothing(model_and_tokeni
 
 def test_save_and_load_give_the_same_scores_and_settings(model_and_tokenizer, tmp_path: Path) -> None:
     model, tokenizer = model_and_tokenizer
-    model.config.retrieval = {"sources": ["kg"]}
+    model.config.retrieval = {"sources": ["conceptnet"]}
     save_model(model, tokenizer, tmp_path / "model")
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "model").iterdir()}
     assert not list((tmp_path / "model").glob("*.bin"))  # safetensors only
@@ -67,7 +67,7 @@ def test_save_and_load_give_the_same_scores_and_settings(model_and_tokenizer, tm
     batch = _batch(loaded_tokenizer, RECORDS)
     torch.testing.assert_close(loaded.eval()(**batch).logits, model(**batch).logits)
     assert loaded.config.inputs == {"max_length": 48}
-    assert loaded.config.retrieval == {"sources": ["kg"]}
+    assert loaded.config.retrieval == {"sources": ["conceptnet"]}
     assert type(loaded.config.encoder).__name__ == "DebertaV2Config"
 
 

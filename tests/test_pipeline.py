@@ -52,7 +52,7 @@ def test_all_three_sources_fill_kear_fields(sample_config: RetrievalConfig) -> N
 def test_a_rerun_comes_from_the_cache_without_opening_indexes(sample_config: RetrievalConfig, monkeypatch) -> None:
     first_report = RetrievalReport()
     first = [r.to_dict() for r in annotate(_records(), sample_config, report=first_report, progress=False)]
-    assert first_report.computed == {"kg": 12, "dict": 12, "train": 12}
+    assert first_report.computed == {"conceptnet": 12, "dictionary": 12, "examples": 12}
 
     def refuse(*args, **kwargs):
         raise AssertionError("the index was opened although every result was cached")
@@ -62,31 +62,31 @@ def test_a_rerun_comes_from_the_cache_without_opening_indexes(sample_config: Ret
     report = RetrievalReport()
     second = [r.to_dict() for r in annotate(_records(), sample_config, report=report, progress=False)]
     assert second == first
-    assert report.computed == {"kg": 0, "dict": 0, "train": 0}
-    assert report.cached == {"kg": 12, "dict": 12, "train": 12}
+    assert report.computed == {"conceptnet": 0, "dictionary": 0, "examples": 0}
+    assert report.cached == {"conceptnet": 12, "dictionary": 12, "examples": 12}
 
 
 def test_a_rebuilt_index_invalidates_the_cache(sample_config: RetrievalConfig, tmp_path: Path) -> None:
     list(annotate(_records(), sample_config, progress=False))
-    sample_config.kg.index = str(tmp_path / "rebuilt")
-    ingest_conceptnet(sample_file("conceptnet-assertions.csv"), sample_config.kg.index, progress=False)
+    sample_config.conceptnet.index = str(tmp_path / "rebuilt")
+    ingest_conceptnet(sample_file("conceptnet-assertions.csv"), sample_config.conceptnet.index, progress=False)
     report = RetrievalReport()
     list(annotate(_records(), sample_config, report=report, progress=False))
-    assert report.computed["kg"] == 12 and report.cached["dict"] == 12
+    assert report.computed["conceptnet"] == 12 and report.cached["dictionary"] == 12
 
 
 def test_sources_can_be_chosen(sample_config: RetrievalConfig) -> None:
-    (record, *_) = annotate(_records(), sample_config, ["kg"], progress=False)
+    (record, *_) = annotate(_records(), sample_config, ["conceptnet"], progress=False)
     assert set(record.choices[0].knowledge) == {"triple", "surface", "weight"}
     assert record.knowledge == {}
     with pytest.raises(ConfigError, match="unknown knowledge source"):
-        list(annotate(_records(), sample_config, ["kg", "wikipedia"], progress=False))
+        list(annotate(_records(), sample_config, ["conceptnet", "wikipedia"], progress=False))
 
 
 def test_missing_question_concept_is_grounded_then_defined(sample_config: RetrievalConfig) -> None:
     record = copy.deepcopy(_records()[0])
     record.question_concept = None
-    (out,) = annotate([record], sample_config, ["kg", "dict"], progress=False)
+    (out,) = annotate([record], sample_config, ["conceptnet", "dictionary"], progress=False)
     assert out.question_concept == "milk"
     assert out.knowledge["qc_grounded"] is True
     assert out.knowledge["qc_meaning"].startswith("milk:")
@@ -95,15 +95,15 @@ def test_missing_question_concept_is_grounded_then_defined(sample_config: Retrie
 def test_unset_indexes_are_config_errors(tmp_path: Path) -> None:
     config = RetrievalConfig(cache_dir=str(tmp_path))
     for source, message in (
-        ("kg", "kg.index is not set"),
-        ("dict", "dict.indexes is empty"),
-        ("train", "train.corpora"),
+        ("conceptnet", "conceptnet.index is not set"),
+        ("dictionary", "dictionary.indexes is empty"),
+        ("examples", "examples.corpora"),
     ):
         with pytest.raises(ConfigError, match=message):
             list(annotate(_records(), config, [source], progress=False))
-    config.kg.index = str(tmp_path / "nothing")
+    config.conceptnet.index = str(tmp_path / "nothing")
     with pytest.raises(ConfigError, match="not a ConceptNet index"):
-        list(annotate(_records(), config, ["kg"], progress=False))
+        list(annotate(_records(), config, ["conceptnet"], progress=False))
 
 
 # ------------------------------------------------------------------------------ oversized records stay bounded
@@ -164,14 +164,14 @@ def test_a_corrupt_cache_is_moved_aside_and_rebuilt(sample_config: RetrievalConf
         report = RetrievalReport()
         with caplog.at_level(logging.WARNING, logger="retrieval.cache"):
             got = [r.to_dict() for r in annotate(_records(), sample_config, report=report, progress=False)]
-        assert got == expected and report.computed == {"kg": 12, "dict": 12, "train": 12}
+        assert got == expected and report.computed == {"conceptnet": 12, "dictionary": 12, "examples": 12}
         (warning,) = [r.getMessage() for r in caplog.records if r.name == "retrieval.cache"]
         assert warning.startswith(f"{cache}: corrupt retrieval cache") and f"{cache}.corrupt" in warning
         assert Path(f"{cache}.corrupt").read_bytes() == damaged
         caplog.clear()
     report = RetrievalReport()
     list(annotate(_records(), sample_config, report=report, progress=False))
-    assert report.cached == {"kg": 12, "dict": 12, "train": 12}  # the new cache serves
+    assert report.cached == {"conceptnet": 12, "dictionary": 12, "examples": 12}  # the new cache serves
 
 
 def test_an_unreadable_cached_value_is_computed_again(sample_config: RetrievalConfig) -> None:
@@ -202,10 +202,10 @@ def test_a_cache_dir_that_is_a_file_is_a_one_line_error(
 
 
 def test_indexes_of_the_wrong_kind_are_config_errors(sample_config: RetrievalConfig) -> None:
-    kg, dictionary = sample_config.kg.index, sample_config.dict.indexes[0]
-    sample_config.kg.index = dictionary
+    kg, dictionary = sample_config.conceptnet.index, sample_config.dictionary.indexes[0]
+    sample_config.conceptnet.index = dictionary
     with pytest.raises(ConfigError, match=rf"^{re.escape(dictionary)}: not a ConceptNet index \(it is a wiktionary"):
-        list(annotate(_records(), sample_config, ["kg"], progress=False))
-    sample_config.dict.indexes = [kg]
+        list(annotate(_records(), sample_config, ["conceptnet"], progress=False))
+    sample_config.dictionary.indexes = [kg]
     with pytest.raises(ConfigError, match=rf"^{re.escape(kg)}: not a dictionary index \(a ConceptNet index\)"):
-        list(annotate(_records(), sample_config, ["dict"], progress=False))
+        list(annotate(_records(), sample_config, ["dictionary"], progress=False))

@@ -25,9 +25,9 @@ from .conftest import write_lines
 def overrides(sample_config) -> list[str]:
     """Where the sample's indexes are: the tiny model was trained on records that already had knowledge."""
     return [
-        f"kg.index={sample_config.kg.index}",
-        f"dict.indexes=[{sample_config.dict.indexes[0]}]",
-        f"train.corpora=[{sample_file('train.jsonl')}]",
+        f"conceptnet.index={sample_config.conceptnet.index}",
+        f"dictionary.indexes=[{sample_config.dictionary.indexes[0]}]",
+        f"examples.corpora=[{sample_file('train.jsonl')}]",
         f"cache_dir={sample_config.cache_dir}",
     ]
 
@@ -257,10 +257,13 @@ def test_a_model_folder_missing_files(trained_model, tmp_path, capsys) -> None:
 
 
 def test_records_without_knowledge_need_retrieval_settings(trained_model, tmp_path) -> None:
-    with pytest.raises(KearError, match=r"lack knowledge the model uses \(dict, kg, train\).*kg.index is not set"):
+    with pytest.raises(
+        KearError,
+        match=r"lack knowledge the model uses \(conceptnet, dictionary, examples\).*conceptnet.index is not set",
+    ):
         predict_file(trained_model, sample_file("questions.jsonl"), tmp_path / "o.jsonl", progress=False)
     records = list(read_records(sample_file("questions.jsonl")))
-    assert missing_sources(records, InputConfig(knowledge=["triple"])) == ["kg"]
+    assert missing_sources(records, InputConfig(knowledge=["triple"])) == ["conceptnet"]
     assert missing_sources(records, InputConfig(knowledge=[])) == []
 
 
@@ -296,12 +299,14 @@ def test_predict_records_retrieves_knowledge_for_raw_records(
     same(predict_records(model, tokenizer, records))
     assert records[0].choices[0].knowledge["triple"] == [["milk", "AtLocation", "refrigerator"]]  # added in place
     # settings that cannot work: one line saying why, never predictions made without the knowledge
-    missing = [f"kg.index={tmp_path / 'no-such-index'}"]
-    with pytest.raises(KearError, match=r"lack knowledge the model uses \(dict, kg, train\).*not a ConceptNet index"):
+    missing = [f"conceptnet.index={tmp_path / 'no-such-index'}"]
+    with pytest.raises(
+        KearError, match=r"lack knowledge the model uses \(conceptnet, dictionary, examples\).*not a ConceptNet index"
+    ):
         predict_records(model, tokenizer, raw(), retrieval_overrides=missing)
     # this model's saved settings name no index (it was trained on records that had their knowledge already)
     model.config.retrieval = saved
-    with pytest.raises(KearError, match=r"lack knowledge the model uses .*kg.index is not set"):
+    with pytest.raises(KearError, match=r"lack knowledge the model uses .*conceptnet.index is not set"):
         predict_records(model, tokenizer, raw())
     # where the indexes are, given as overrides
     same(predict_records(model, tokenizer, raw(), retrieval_overrides=overrides))

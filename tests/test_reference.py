@@ -21,10 +21,10 @@ pytestmark = needs_reference
 @pytest.fixture(scope="module")
 def agreement(tmp_path_factory) -> Agreement:
     root = tmp_path_factory.mktemp("reference")
-    ingest_conceptnet(REFERENCE / "conceptnet-assertions-mini.csv", root / "kg", progress=False)
-    ingest_wiktionary(REFERENCE / "wiktionary-mini.jsonl", root / "dict", progress=False)
-    config = RetrievalConfig(sources=["kg", "dict"], use_cache=False)
-    config.kg.index, config.dict.indexes = str(root / "kg"), [str(root / "dict")]
+    ingest_conceptnet(REFERENCE / "conceptnet-assertions-mini.csv", root / "conceptnet", progress=False)
+    ingest_wiktionary(REFERENCE / "wiktionary-mini.jsonl", root / "dictionary", progress=False)
+    config = RetrievalConfig(sources=["conceptnet", "dictionary"], use_cache=False)
+    config.conceptnet.index, config.dictionary.indexes = str(root / "conceptnet"), [str(root / "dictionary")]
     reference = list(read_records(REFERENCE / "dev.json"))
     ours = list(annotate([r.without_knowledge() for r in reference], config, progress=False))
     return knowledge_agreement(reference, ours)

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from retrieval import (
-    SOURCES,
     ConceptNetConfig,
     ConfigError,
     DictionaryConfig,
@@ -14,34 +13,34 @@ from retrieval import (
     RetrievalConfig,
     load_settings,
 )
-from retrieval.config import SOURCE_NAMES
 from retrieval.examples.config import BACKEND_NAMES
 from retrieval.examples.index import BACKENDS
 from retrieval.settings import MAX_SETTINGS_BYTES, SettingError, parse_yaml, save_settings
+from retrieval.source import sources
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_yaml_and_overrides_layer_in_order(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text("sources: [kg, dict]\ntrain:\n  top_k: 3\nkg:\n  min_weight: 2\n")
-    config = load_settings(RetrievalConfig, path, ["train.top_k=7", "kg.relations=[AtLocation]"])
-    assert config.sources == ["kg", "dict"]
-    assert config.train.top_k == 7
-    assert config.kg.min_weight == 2.0
-    assert config.kg.relations == ["AtLocation"]
-    assert config.train.backend == "bm25s"
+    path.write_text("sources: [conceptnet, dictionary]\nexamples:\n  top_k: 3\nconceptnet:\n  min_weight: 2\n")
+    config = load_settings(RetrievalConfig, path, ["examples.top_k=7", "conceptnet.relations=[AtLocation]"])
+    assert config.sources == ["conceptnet", "dictionary"]
+    assert config.examples.top_k == 7
+    assert config.conceptnet.min_weight == 2.0
+    assert config.conceptnet.relations == ["AtLocation"]
+    assert config.examples.backend == "bm25s"
 
 
 @pytest.mark.parametrize(
     ("yaml_text", "overrides", "message"),
     [
-        ("kg:\n  colour: red\n", [], r"r\.yaml: Key 'colour' not in 'ConceptNetConfig'"),
+        ("conceptnet:\n  colour: red\n", [], r"r\.yaml: Key 'colour' not in 'ConceptNetConfig'"),
         ("nonsense: 1\n", [], "Key 'nonsense' not in 'RetrievalConfig'"),
-        ("train:\n  top_k: many\n", [], "could not be converted to Integer"),
-        ("", ["train.topk=3"], "override 'train.topk=3': Key 'topk'"),
-        ("", ["train.top_k"], "not of the form key=value"),
-        ("kg: [unclosed\n", [], r"r\.yaml:2: invalid YAML"),
+        ("examples:\n  top_k: many\n", [], "could not be converted to Integer"),
+        ("", ["examples.topk=3"], "override 'examples.topk=3': Key 'topk'"),
+        ("", ["examples.top_k"], "not of the form key=value"),
+        ("conceptnet: [unclosed\n", [], r"r\.yaml:2: invalid YAML"),
         ("- a list\n", [], "expected a mapping"),
     ],
 )
@@ -59,7 +58,7 @@ def test_missing_settings_file(tmp_path: Path) -> None:
 
 
 def test_saved_settings_load_back(tmp_path: Path) -> None:
-    config = load_settings(RetrievalConfig, None, ["train.top_k=2", "dict.indexes=[a,b]"])
+    config = load_settings(RetrievalConfig, None, ["examples.top_k=2", "dictionary.indexes=[a,b]"])
     save_settings(config, tmp_path / "saved.yaml")
     assert load_settings(RetrievalConfig, tmp_path / "saved.yaml") == config
 
@@ -79,15 +78,18 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("kg: &a\n  relations: *a\n", r"r\.yaml:2: recursive alias \*a"),
+        ("conceptnet: &a\n  relations: *a\n", r"r\.yaml:2: recursive alias \*a"),
         ("a: &a [*a]\n", r"r\.yaml:1: recursive alias \*a"),
         (ALIAS_BOMB, r"r\.yaml:\d+: more than 32 YAML aliases"),
         ("x: &a [" + ", ".join(["q"] * 2000) + "]\ny: [*a, *a, *a, *a, *a, *a]\n", "expand the settings to more than"),
-        ("kg: " + "[" * 5000 + "]" * 5000 + "\n", r"r\.yaml:1: nested more than 32 levels deep"),
-        ("kg:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(100)), r"r\.yaml:32: nested more than 32"),
+        ("conceptnet: " + "[" * 5000 + "]" * 5000 + "\n", r"r\.yaml:1: nested more than 32 levels deep"),
+        (
+            "conceptnet:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(100)),
+            r"r\.yaml:32: nested more than 32",
+        ),
         ("x: &a " + "[" * 20 + "]" * 20 + "\ny: " + "[" * 20 + "*a" + "]" * 20 + "\n", "more than 32 levels deep"),
-        ("train:\n\ttop_k: 1\n", r"r\.yaml:2: invalid YAML"),
-        ("kg: !!python/object:os.system echo\n", r"r\.yaml:1: invalid YAML"),
+        ("examples:\n\ttop_k: 1\n", r"r\.yaml:2: invalid YAML"),
+        ("conceptnet: !!python/object:os.system echo\n", r"r\.yaml:1: invalid YAML"),
     ],
     ids=[
         "self-alias",
@@ -114,10 +116,13 @@ def test_settings_yaml_is_read_with_limits(tmp_path: Path, yaml_text: str, messa
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train.corpora=&a [*a]", "recursive alias"),
-        ("train.corpora=[&a [x, x, x, x, x, x, x, x, x], " + ", ".join(["*a"] * 40) + "]", "more than 32 YAML aliases"),
-        ("train.corpora=" + "[" * 100 + "]" * 100, "nested more than 32 levels"),
-        ("train.corpora=[a", "invalid YAML value"),
+        ("examples.corpora=&a [*a]", "recursive alias"),
+        (
+            "examples.corpora=[&a [x, x, x, x, x, x, x, x, x], " + ", ".join(["*a"] * 40) + "]",
+            "more than 32 YAML aliases",
+        ),
+        ("examples.corpora=" + "[" * 100 + "]" * 100, "nested more than 32 levels"),
+        ("examples.corpora=[a", "invalid YAML value"),
     ],
     ids=["self-alias", "aliases", "deep", "unclosed"],
 )
@@ -130,9 +135,9 @@ def test_override_values_are_read_with_the_same_limits(override: str, message: s
 
 def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text("dict:\n  indexes: &both [a, b]\ntrain:\n  corpora: *both\n")
+    path.write_text("dictionary:\n  indexes: &both [a, b]\nexamples:\n  corpora: *both\n")
     config = load_settings(RetrievalConfig, path)
-    assert config.dict.indexes == config.train.corpora == ["a", "b"]
+    assert config.dictionary.indexes == config.examples.corpora == ["a", "b"]
 
 
 def test_unreadable_settings_files(tmp_path: Path) -> None:
@@ -149,10 +154,12 @@ def test_scalars_read_as_yaml_1_2(tmp_path: Path) -> None:
     """Only true/false are booleans (``no`` is text), exponents are numbers, dates stay text: in files and
     overrides alike."""
     path = tmp_path / "r.yaml"
-    path.write_text("cache_dir: 2024-01-01\nuse_cache: no\ntrain:\n  k1: 2e0\n")
-    config = load_settings(RetrievalConfig, path, ["kg.min_weight=1e-1", "kg.lemma_fallback=off"])
+    path.write_text("cache_dir: 2024-01-01\nuse_cache: no\nexamples:\n  k1: 2e0\n")
+    config = load_settings(RetrievalConfig, path, ["conceptnet.min_weight=1e-1", "conceptnet.lemma_fallback=off"])
     assert config.cache_dir == "2024-01-01" and config.use_cache is False  # OmegaConf reads "no" as false
-    assert config.train.k1 == 2.0 and config.kg.min_weight == 0.1 and config.kg.lemma_fallback is False
+    assert (
+        config.examples.k1 == 2.0 and config.conceptnet.min_weight == 0.1 and config.conceptnet.lemma_fallback is False
+    )
     assert parse_yaml("a: no\nb: 1e-5\nc: .nan\nd: true\n")[0] == {
         "a": "no",
         "b": 1e-5,
@@ -167,25 +174,29 @@ def test_scalars_read_as_yaml_1_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "overrides", "message"),
     [
-        ("", ["train.top_k=0"], r"^override 'train.top_k=0': train.top_k must be an integer >= 1, got 0$"),
+        ("", ["examples.top_k=0"], r"^override 'examples.top_k=0': examples.top_k must be an integer >= 1, got 0$"),
         (
-            "train:\n  backend: elastic\n",
+            "examples:\n  backend: elastic\n",
             [],
-            r"/r\.yaml:2: train.backend must be one of bm25s, rank_bm25; got 'elastic'",
+            r"/r\.yaml:2: examples.backend must be one of bm25s, rank_bm25; got 'elastic'",
         ),
-        ("train:\n  b: 1.5\n", [], r"/r\.yaml:2: train.b must be a finite number in \[0, 1\], got 1.5$"),
-        ("train:\n  k1: .nan\n", [], r"/r\.yaml:2: train.k1 must be a finite number >= 0, got nan$"),
-        ("", ["train.k1=nan"], r"train.k1 must be a finite number >= 0, got nan"),
-        ("", ["train.k1=-inf"], r"train.k1 must be a finite number >= 0, got -inf"),
-        ("", ["kg.relations=[]"], r"kg.relations must list at least one entry"),
-        ("", ["kg.relations=[AtLocation, AtLocation]"], r"kg.relations lists 'AtLocation' twice"),
-        ("", ["kg.min_concept_chars=0"], r"kg.min_concept_chars must be an integer >= 1"),
-        ("", ["kg.index=''"], r"kg.index must be a non-empty string \(or null\)"),
-        ("", ["dict.max_link_words=-1"], r"dict.max_link_words must be an integer >= 0"),
-        ("", ["dict.indexes=[a, '']"], r"dict.indexes entries must be non-empty strings"),
-        ("", ["sources=[kg, wiki]"], r"sources has unknown source 'wiki'; choose from kg, dict, train"),
+        ("examples:\n  b: 1.5\n", [], r"/r\.yaml:2: examples.b must be a finite number in \[0, 1\], got 1.5$"),
+        ("examples:\n  k1: .nan\n", [], r"/r\.yaml:2: examples.k1 must be a finite number >= 0, got nan$"),
+        ("", ["examples.k1=nan"], r"examples.k1 must be a finite number >= 0, got nan"),
+        ("", ["examples.k1=-inf"], r"examples.k1 must be a finite number >= 0, got -inf"),
+        ("", ["conceptnet.relations=[]"], r"conceptnet.relations must list at least one entry"),
+        ("", ["conceptnet.relations=[AtLocation, AtLocation]"], r"conceptnet.relations lists 'AtLocation' twice"),
+        ("", ["conceptnet.min_concept_chars=0"], r"conceptnet.min_concept_chars must be an integer >= 1"),
+        ("", ["conceptnet.index=''"], r"conceptnet.index must be a non-empty string \(or null\)"),
+        ("", ["dictionary.max_link_words=-1"], r"dictionary.max_link_words must be an integer >= 0"),
+        ("", ["dictionary.indexes=[a, '']"], r"dictionary.indexes entries must be non-empty strings"),
+        (
+            "",
+            ["sources=[conceptnet, wiki]"],
+            r"sources has unknown source 'wiki'; choose from conceptnet, dictionary, examples",
+        ),
         ("", ["batch_size=0"], r"^override 'batch_size=0': batch_size must be an integer >= 1, got 0$"),
-        ("batch_size: 0\n", ["batch_size=1", "train.top_k=0"], r"^override 'train.top_k=0'"),
+        ("batch_size: 0\n", ["batch_size=1", "examples.top_k=0"], r"^override 'examples.top_k=0'"),
     ],
 )
 def test_bad_values_name_their_key_and_origin(
@@ -199,14 +210,14 @@ def test_bad_values_name_their_key_and_origin(
 
 
 def test_saved_values_are_checked_too() -> None:
-    with pytest.raises(ConfigError, match=r"^saved settings: train.top_k must be an integer >= 1, got 0$"):
-        load_settings(RetrievalConfig, None, values={"train": {"top_k": 0}})
+    with pytest.raises(ConfigError, match=r"^saved settings: examples.top_k must be an integer >= 1, got 0$"):
+        load_settings(RetrievalConfig, None, values={"examples": {"top_k": 0}})
 
 
 def test_settings_built_in_python_are_checked() -> None:
     with pytest.raises(SettingError, match="top_k must be an integer >= 1, got 0") as caught:
         ExamplesConfig(top_k=0)
-    assert caught.value.key == "top_k" and caught.value.under("train").key == "train.top_k"
+    assert caught.value.key == "top_k" and caught.value.under("examples").key == "examples.top_k"
     with pytest.raises(ValueError, match="min_weight must be a finite number >= 0, got nan"):
         ConceptNetConfig(min_weight=float("nan"))
     with pytest.raises(ValueError, match="top_k must be an integer >= 1, got True"):
@@ -216,15 +227,17 @@ def test_settings_built_in_python_are_checked() -> None:
     assert isinstance(DictionaryConfig(), DictionaryConfig)
 
 
-def test_every_source_has_a_section() -> None:
-    assert set(SOURCE_NAMES) == set(SOURCES)
-    assert all(hasattr(RetrievalConfig(), name) for name in SOURCE_NAMES)
+def test_every_source_has_a_section_of_its_name_and_class() -> None:
+    config = RetrievalConfig()
+    assert list(sources()) == ["conceptnet", "dictionary", "examples"]  # the order they run in
+    assert all(isinstance(config.section(name), cls.config_class) for name, cls in sources().items())
+    assert isinstance(config, RetrievalConfig) and config.sources == list(sources())
 
 
 def test_a_mapping_where_a_list_belongs_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text("train:\n  corpora: {a: 1}\n")
-    for file, overrides in [(path, []), (None, ["train.corpora={a: 1}"])]:
+    path.write_text("examples:\n  corpora: {a: 1}\n")
+    for file, overrides in [(path, []), (None, ["examples.corpora={a: 1}"])]:
         with pytest.raises(ConfigError, match="a mapping where a list belongs, or the reverse") as caught:
             load_settings(RetrievalConfig, file, overrides)
         assert "\n" not in str(caught.value)

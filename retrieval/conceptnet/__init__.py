@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from functools import cached_property
 
 from ..errors import ConfigError, KearError
-from ..records import Record
-from ..source import Knowledge, KnowledgeSource, register
+from ..records import Choice, Record
+from ..source import Knowledge, KnowledgeSource, Segment, register
 from .config import KEAR_RELATIONS, ConceptNetConfig
 from .index import ConceptNetIndex, CorruptIndex, Edge, read_meta
 from .ingest import IngestReport, ingest_conceptnet
@@ -28,6 +28,16 @@ __all__ = [
 ]
 
 
+def render_triple(segment: Segment, record: Record, choice: Choice, options: object) -> list[str]:
+    """The choice's triple in words; without one, KEAR's "concept [SEP] choice" (``triple_fallback``)."""
+    triple = choice.knowledge.get(segment.field)
+    if triple:
+        return [verbalize(triple[0])]
+    if getattr(options, "triple_fallback", True) and segment.field in choice.knowledge:
+        return [record.question_concept or "", choice.text]
+    return []
+
+
 @register
 class ConceptNetSource(KnowledgeSource):
     """Adds ``triple``, ``surface`` and ``weight`` to each choice, KEAR's reference fields.
@@ -36,21 +46,39 @@ class ConceptNetSource(KnowledgeSource):
     Records without a question concept get one found in their question text (``ground_question_concept``).
     """
 
-    name = "kg"
-    fields = ("triple", "surface", "weight")
+    name = "conceptnet"
+    config_class = ConceptNetConfig
+    segments = (
+        Segment(
+            "triple",
+            "choice",
+            "triple",
+            "ConceptNet: one triple linking the question concept and the choice, in words",
+            order=40,
+            default=True,
+            render=render_triple,
+        ),
+    )
+    order = 0  # first: it may ground the question concept that the dictionary then defines
+    default = True
+
+    @staticmethod
+    def read_paths(config: ConceptNetConfig) -> list[str]:
+        return [config.index] if config.index else []
 
     def __init__(self, config: ConceptNetConfig) -> None:
         super().__init__(config)
         if not config.index:
             raise ConfigError(
-                "kg.index is not set: build one with 'kear index conceptnet DUMP' and point kg.index to it"
+                "conceptnet.index is not set: build one with 'kear index conceptnet DUMP' and point conceptnet.index "
+                "to it"
             )
-        self.data_identity()  # a kg.index that is no index is said at once, before other sources' settings
+        self.data_identity()  # a conceptnet.index that is no index is said at once, before other sources' settings
 
     def data_identity(self) -> str:
         try:
             return read_meta(self.config.index)["build_id"]
-        except KearError as error:  # kg.index names something that is not an index: a setting to change
+        except KearError as error:  # conceptnet.index names something that is not an index: a setting to change
             raise ConfigError(str(error)) from None
 
     @cached_property

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import KearError
+from ..errors import KearError, first_line
 from ..io import index_meta
 
 FORMAT_VERSION = 1
@@ -217,8 +217,7 @@ class ConceptNetIndex:
         try:
             array = np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         except (ValueError, EOFError, OSError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise CorruptIndex(self.name, f"{name}.npy is not a readable array: {reason}") from None
+            raise CorruptIndex(self.name, f"{name}.npy is not a readable array: {first_line(error)}") from None
         if array.ndim != 1 or array.dtype.kind not in kinds:
             raise CorruptIndex(self.name, f"{name}.npy holds {array.dtype} of shape {array.shape}")
         return array

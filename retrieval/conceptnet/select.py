@@ -69,12 +69,12 @@ class TripleSelector:
         absent = [relation for relation in config.relations if relation not in index.relations]
         if absent and not self.allowed.any():  # nothing could ever be found: a misspelling, not a small graph
             raise ConfigError(
-                f"kg.relations: none of {', '.join(absent)} is a relation of the index {index.name} (it has "
+                f"conceptnet.relations: none of {', '.join(absent)} is a relation of the index {index.name} (it has "
                 f"{', '.join(index.relations[:12])}{'...' if len(index.relations) > 12 else ''})"
             )
         if absent:
             logger.warning(
-                "kg.relations: %s not in the index %s: no edge of them is found", ", ".join(absent), index.name
+                "conceptnet.relations: %s not in the index %s: no edge of them is found", ", ".join(absent), index.name
             )
         # KEAR's graph leaves out concepts that are too short or too long; so do we, at query time.
         self.valid = np.fromiter(

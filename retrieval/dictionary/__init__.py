@@ -7,7 +7,7 @@ from functools import cached_property
 
 from ..errors import ConfigError, KearError
 from ..records import Record
-from ..source import Knowledge, KnowledgeSource, register
+from ..source import Knowledge, KnowledgeSource, Segment, register
 from .config import DictionaryConfig
 from .index import CorruptIndex, DictionaryIndex, DictionaryWriter, read_meta
 from .ingest import ingest_wiktionary, ingest_wordnet, wiktionary_entry
@@ -26,23 +26,38 @@ __all__ = [
 ]
 
 
+QC_MEANING = Segment(
+    "qc_meaning", "question", "qc_meaning", "Dictionary: the definition of the question concept", 10, True
+)
+AC_MEANING = Segment("ac_meaning", "choice", "ac_meaning", "Dictionary: the definition of the choice", 20, True)
+
+
 @register
 class DictionarySource(KnowledgeSource):
     """Adds ``qc_meaning`` to the question and ``ac_meaning`` to each choice (``None`` when unresolved)."""
 
-    name = "dict"
-    fields = ("qc_meaning", "ac_meaning")
+    name = "dictionary"
+    config_class = DictionaryConfig
+    segments = (QC_MEANING, AC_MEANING)
+    order = 10
+    default = True
+
+    @staticmethod
+    def read_paths(config: DictionaryConfig) -> list[str]:
+        return list(config.indexes)
 
     def __init__(self, config: DictionaryConfig) -> None:
         super().__init__(config)
         if not config.indexes:
-            raise ConfigError("dict.indexes is empty: build one with 'kear index wiktionary DUMP' and list it there")
+            raise ConfigError(
+                "dictionary.indexes is empty: build one with 'kear index wiktionary DUMP' and list it there"
+            )
         self.data_identity()  # a folder that is no index is said at once, before other sources' settings
 
     def data_identity(self) -> list[str]:
         try:
             return [read_meta(folder)["build_id"] for folder in self.config.indexes]
-        except KearError as error:  # dict.indexes names something that is not an index: a setting to change
+        except KearError as error:  # dictionary.indexes names something that is not an index: a setting to change
             raise ConfigError(str(error)) from None
 
     @cached_property
@@ -56,8 +71,8 @@ class DictionarySource(KnowledgeSource):
     def annotate(self, records: Sequence[Record]) -> list[Knowledge]:
         return [
             Knowledge(
-                question={"qc_meaning": self.meaning(record.question_concept)},
-                choices=[{"ac_meaning": self.meaning(choice.text)} for choice in record.choices],
+                question={QC_MEANING.field: self.meaning(record.question_concept)},
+                choices=[{AC_MEANING.field: self.meaning(choice.text)} for choice in record.choices],
             )
             for record in records
         ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..io import file_digest
-from ..records import Record
-from ..source import Knowledge, KnowledgeSource, register
+from ..records import Choice, Record
+from ..source import Knowledge, KnowledgeSource, Segment, register
 from .config import ExamplesConfig
 from .index import BACKENDS, BM25Backend, BM25SBackend, RankBM25Backend, top_k
 from .ingest import Corpus, load_corpus, question_key
@@ -46,24 +46,48 @@ def _corpus_digest(path: str) -> str:
             return digest.hexdigest()
         return file_digest(where)
     except FileNotFoundError:
-        raise DataError(path, None, "no such file (a training corpus in train.corpora)") from None
+        raise DataError(path, None, "no such file (a training corpus in examples.corpora)") from None
     except OSError as error:
         raise DataError(path, None, f"cannot read the training corpus: {error.strerror or error}") from None
 
 
+def render_examples(segment: Segment, record: Record, choice: Choice, options: object) -> list[str]:
+    """The choice's examples as one text, the first ``max_examples`` of them (all when that is ``None``)."""
+    examples = choice.knowledge.get(segment.field) or []
+    limit = getattr(options, "max_examples", None)
+    return [" ".join(examples if limit is None else examples[:limit])]
+
+
 @register
 class ExamplesSource(KnowledgeSource):
-    """Adds ``retrieval`` (a list of K ``"question answer"`` texts) to each choice."""
+    """Adds a list of K ``"question answer"`` texts to each choice, in the field KEAR's files call ``retrieval``."""
 
-    name = "train"
-    fields = ("retrieval",)
+    name = "examples"
+    config_class = ExamplesConfig
+    segments = (
+        Segment(
+            "examples",
+            "choice",
+            "retrieval",
+            "Similar training questions with their answers, found by BM25",
+            order=30,
+            default=True,
+            render=render_examples,
+        ),
+    )
+    order = 20
+    default = True
+
+    @staticmethod
+    def read_paths(config: ExamplesConfig) -> list[str]:
+        return list(config.corpora)
 
     def __init__(self, config: ExamplesConfig) -> None:
         super().__init__(config)
         if not config.corpora:
-            raise ConfigError("train.corpora is empty: list the training files to retrieve examples from")
+            raise ConfigError("examples.corpora is empty: list the training files to retrieve examples from")
         if config.backend not in BACKENDS:
-            raise ConfigError(f"train.backend '{config.backend}' is not one of {', '.join(BACKENDS)}")
+            raise ConfigError(f"examples.backend '{config.backend}' is not one of {', '.join(BACKENDS)}")
 
     def data_identity(self) -> list[str]:
         return [_corpus_digest(path) for path in self.config.corpora]
@@ -75,5 +99,6 @@ class ExamplesSource(KnowledgeSource):
 
     def annotate(self, records: Sequence[Record]) -> list[Knowledge]:
         return [
-            Knowledge(choices=[{"retrieval": texts} for texts in self.retriever.retrieve(record)]) for record in records
+            Knowledge(choices=[{self.segments[0].field: texts} for texts in self.retriever.retrieve(record)])
+            for record in records
         ]
