@@ -205,19 +205,12 @@ def is_upload_folder(folder: Path) -> bool:
     return isinstance(config, dict) and config.get("model_type") == "kear"
 
 
-def check_model_folder(model_dir: str | Path) -> Path:
-    """The model folder, if it is one (``config.json`` and safetensors weights); ``KearError`` otherwise."""
-    folder = Path(model_dir)
-    missing = [n for n in ("config.json", "model.safetensors") if not (folder / n).is_file()]
-    if missing and not (folder / "model.safetensors.index.json").is_file():
-        raise KearError(f"{folder}: not a kear model folder (missing {', '.join(missing)})")
-    return folder
-
-
 def build_upload_folder(
     model_dir: str | Path, target: Path, repo_id: str, *, license: str | None = None, language: str = "en"
 ) -> Path:
     """Fill ``target`` with what ``kear push`` uploads (local paths removed from the copies)."""
+    from .modeling import check_model_folder  # torch, only when a folder is staged
+
     folder = check_model_folder(model_dir)
     target.mkdir(parents=True, exist_ok=True)
     for name in (*MODEL_FILES, *TOKENIZER_FILES):
@@ -264,6 +257,8 @@ def push(
     Returns the repository's URL, or the dry-run folder. Nothing is left half-done: the folder is staged apart and
     uploaded in a single commit.
     """
+    from .modeling import check_model_folder  # torch, only when pushing
+
     check_model_folder(model_dir)
     if dry_run is not None:
         with atomic_path(dry_run, folder=True, inputs=[model_dir], owned=is_upload_folder) as staging:

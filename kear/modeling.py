@@ -29,7 +29,7 @@ from transformers.modeling_outputs import MultipleChoiceModelOutput
 
 from retrieval.errors import ConfigError, KearError, first_line
 from retrieval.hub import OFFLINE_HINT, hub_unreachable, looks_like_hub_id
-from retrieval.settings import SettingError
+from retrieval.settings import SettingError, load_settings
 from retrieval.source import renamed_settings
 
 from .heads import HeadOutput, build_head
@@ -492,6 +492,32 @@ def save_model(model: KearModel, tokenizer: Any, folder: str | Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
+def check_model_folder(source: str | Path) -> Path:
+    """The folder, if it holds a kear model (``config.json`` of model type ``kear`` and safetensors weights).
+
+    Args:
+        source: the folder, named in errors as given.
+
+    Raises:
+        KearError: in one line, what it lacks or what it is instead.
+    """
+    folder = Path(source)
+    missing = [name for name in ("config.json",) if not (folder / name).is_file()]
+    weights = any((folder / name).is_file() for name in SAFETENSORS_FILES)
+    if missing or not weights:
+        if folder.is_dir() and not missing and _pickles(folder):
+            check_weights(folder)  # says that kear never loads the pickle there
+        absent = ", ".join([*missing, *([] if weights else ["model.safetensors"])])
+        raise KearError(f"{source}: not a kear model folder (missing {absent})")
+    model_type = check_config(folder, "model", str(source))
+    if model_type != KearConfig.model_type:
+        raise KearError(
+            f"{source}: not a kear model folder (its config.json is of model type '{model_type}'; kear train "
+            "writes one in output_dir/best)"
+        )
+    return folder
+
+
 def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
     """A trained model and its tokenizer, from a folder written by :func:`save_model` or a Hub id.
 
@@ -504,21 +530,8 @@ def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
             anything else that stops the loading, in one line.
     """
     source = str(source)
-    folder = Path(source)
-    if folder.exists():
-        missing = [name for name in ("config.json",) if not (folder / name).is_file()]
-        weights = any((folder / name).is_file() for name in SAFETENSORS_FILES)
-        if missing or not weights:
-            if folder.is_dir() and not missing and _pickles(folder):
-                check_weights(folder)  # says that kear never loads the pickle there
-            absent = ", ".join([*missing, *([] if weights else ["model.safetensors"])])
-            raise KearError(f"{source}: not a kear model folder (missing {absent})")
-        model_type = check_config(folder, "model", source)
-        if model_type != KearConfig.model_type:
-            raise KearError(
-                f"{source}: not a kear model folder (its config.json is of model type '{model_type}'; kear train "
-                "writes one in output_dir/best)"
-            )
+    if Path(source).exists():
+        check_model_folder(source)
     model, info = from_pretrained(KearModel, source, "model", output_loading_info=True, **kwargs)
     # weights the config asks for and the file lacks would be left at random, silently: refuse them (a pooler,
     # which kear drops, does not count)
@@ -528,16 +541,21 @@ def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
             f"{source}: its weights lack {len(missing)} tensor(s) its config.json asks for (e.g. {missing[0]}); "
             "the config and model.safetensors are not of one model"
         )
-    _check_saved_inputs(model.config.inputs, source)
+    saved_inputs(model)
     check_max_length(model.config.encoder, model.config.inputs, source)
     return model, from_pretrained(AutoTokenizer, source, "tokenizer")
 
 
-def _check_saved_inputs(inputs: Any, source: str) -> None:
-    """Refuse a model whose saved input settings ``InputConfig`` would refuse (prediction rebuilds them)."""
+def saved_inputs(model: KearModel) -> InputConfig:
+    """The input settings a model was trained with, read back as they were saved.
+
+    Raises:
+        KearError: settings that ``InputConfig`` refuses (prediction rebuilds the inputs from them), in one line
+            naming the model.
+    """
+    source = getattr(model, "name_or_path", None) or "the model"
     try:
-        InputConfig(**inputs)
-    except SettingError as error:
-        raise KearError(f"{source}: its config.json holds bad input settings ({error.under('inputs')})") from None
-    except (TypeError, ValueError) as error:
-        raise KearError(f"{source}: its config.json holds bad input settings ({first_line(error)})") from None
+        return load_settings(InputConfig, values=model.config.inputs, section="inputs")
+    except ConfigError as error:
+        problem = str(error).removeprefix("saved settings: ")
+        raise KearError(f"{source}: its config.json holds bad input settings ({problem})") from None

@@ -17,10 +17,9 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,6 @@ from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
 from accelerate.utils import DistributedType, LoggerType, set_seed
-from safetensors.torch import load_model as load_weights
-from safetensors.torch import save_file
-from safetensors.torch import save_model as save_weights
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
@@ -41,7 +37,14 @@ from retrieval.errors import ConfigError, KearError
 from retrieval.io import output_lock
 from retrieval.settings import read_settings_file, save_settings, settings_dict
 
-from .checkpoint import load_tree, replace_folder, rng_state, save_tree, set_rng_state
+from .checkpoint import (
+    has_checkpoint,
+    iterate_restoring_rng,
+    load_checkpoint,
+    remove_staged,
+    save_checkpoint,
+    staged_folder,
+)
 from .config import TrainConfig
 from .evaluation import accuracy_of, choice_scores, predictions_for
 from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler, encode_records
@@ -49,6 +52,10 @@ from .modeling import KearModel, from_pretrained, save_model
 from .optim import build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
+
+# the folders of output_dir that are replaced whole as the run goes (their insides: checkpoint.py, modeling.py)
+CHECKPOINT = "checkpoint"
+BEST = "best"
 
 
 @dataclass
@@ -117,18 +124,29 @@ class _Run:
 
     @property
     def main(self) -> bool:
+        """Whether this process writes what all processes share (logs, best/, results); the others wait."""
         return self.accelerator.is_main_process
 
-    @property
-    def sharded(self) -> bool:
-        """Whether weights or optimizer state are split across processes (DeepSpeed, FSDP)."""
-        return self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
-
     def build(self) -> None:
-        config, settings = self.config, self.config.training
-        show = self.progress and self.main
+        """Build the model, read the data, and hand model, optimizer, loader and schedule to accelerate."""
+        settings = self.config.training
         # the model first: an encoder that cannot serve (a pickle, too short for max_length) stops the run before
         # the data is read and tokenized (the order changes no random draw: reading data draws none)
+        model = self.build_model()
+        self.read_data()
+        loader = self.build_loader()
+        self.steps_per_epoch = math.ceil(len(self.sampler) / settings.gradient_accumulation_steps)
+        self.total_steps = settings.max_steps or math.ceil(settings.epochs * self.steps_per_epoch)
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        optimizer = build_optimizer(model, settings)
+        scheduler = build_scheduler(optimizer, settings, self.total_steps)
+        self.model, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
+            model, optimizer, loader, scheduler
+        )
+
+    def build_model(self) -> KearModel:
+        """The encoder of ``model.name_or_path`` with its new head (and LoRA adapters, when asked for)."""
+        config = self.config
         model = KearModel.from_encoder(
             config.model.name_or_path,
             head=config.model.head,
@@ -142,6 +160,11 @@ class _Run:
             model.gradient_checkpointing_enable()
         if config.lora.enabled:
             _apply_lora(model, config)
+        return model
+
+    def read_data(self) -> None:
+        """Read and tokenize the training and dev records (knowledge retrieved first when ``data.retrieve`` is set)."""
+        config, show = self.config, self.progress and self.main
         with self.accelerator.main_process_first():  # the others then find retrieved knowledge in the cache
             self.train_examples = load_examples(
                 config.data.train, config, self.tokenizer, config.data.max_train_records, show
@@ -151,6 +174,10 @@ class _Run:
                 self.dev_examples = load_examples(
                     config.data.dev, config, self.tokenizer, config.data.max_dev_records, show
                 )
+
+    def build_loader(self) -> DataLoader:
+        """The training batches: grouped by length when asked, padded to the longest example of each batch."""
+        settings = self.config.training
         self.sampler = LengthGroupedBatchSampler(
             [e.length for e in self.train_examples],
             settings.batch_size,
@@ -159,80 +186,24 @@ class _Run:
         )
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.pad_token_id = pad
-        multiple = 8 if settings.mixed_precision != "no" else None
-        loader = DataLoader(
+        multiple = 8 if settings.mixed_precision != "no" else None  # tensor cores want multiples of 8
+        return DataLoader(
             self.train_examples,
             batch_sampler=self.sampler,
             collate_fn=ChoiceCollator(pad, multiple),
             num_workers=settings.num_workers,
         )
-        self.steps_per_epoch = math.ceil(len(self.sampler) / settings.gradient_accumulation_steps)
-        self.total_steps = settings.max_steps or math.ceil(settings.epochs * self.steps_per_epoch)
-        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        optimizer = build_optimizer(model, settings)
-        scheduler = build_scheduler(optimizer, settings, self.total_steps)
-        self.model, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
-            model, optimizer, loader, scheduler
-        )
 
     # --------------------------------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, state: dict[str, Any]) -> None:
-        """Write ``checkpoint/`` atomically: a new folder, filled by every process, then swapped in."""
-        target = self.output / "checkpoint"
-        staging = self.output / f".checkpoint-{state['global_step']}.tmp"
-        if self.main:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-        self.accelerator.wait_for_everyone()
-        rank = self.accelerator.process_index
-        save_tree(rng_state(), staging / f"rng-{rank}")
-        if self.sharded:  # DeepSpeed and FSDP: weights gathered by every process, optimizer state per process
-            weights = self.accelerator.get_state_dict(self.model)
-            try:
-                save_tree(self.optimizer.state_dict(), staging / f"optimizer-{rank}")
-            except TypeError as error:  # an optimizer wrapper whose state is not plain tensors and numbers
-                logger.warning("optimizer state not checkpointed (%s); a resumed run restarts it", error)
-            if self.main:
-                save_file({k: v.contiguous().cpu() for k, v in weights.items()}, str(staging / "model.safetensors"))
-        elif self.main:
-            save_weights(self.accelerator.unwrap_model(self.model), str(staging / "model.safetensors"))
-            save_tree(self.optimizer.state_dict(), staging / "optimizer")
-        if self.main:
-            scheduler_state = {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"}
-            (staging / "scheduler.json").write_text(json.dumps(scheduler_state))
-            (staging / "trainer_state.json").write_text(json.dumps(state, indent=2))
-        self.accelerator.wait_for_everyone()
-        if self.main:
-            replace_folder(staging, target)
-        self.accelerator.wait_for_everyone()
-
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        folder = self.output / "checkpoint"
-        if not (self.config.training.resume and (folder / "trainer_state.json").is_file()):
-            return None
-        state = json.loads((folder / "trainer_state.json").read_text())
-        try:
-            load_weights(self.accelerator.unwrap_model(self.model), str(folder / "model.safetensors"))
-        except RuntimeError as error:  # another model's checkpoint: say so instead of a state-dict dump
-            raise ConfigError(
-                f"{folder} holds a checkpoint of a different model ({str(error).splitlines()[-1].strip()[:120]}); "
-                "choose another training.output_dir, or set training.resume=false to start over"
-            ) from None
-        optimizer = folder / (f"optimizer-{self.accelerator.process_index}" if self.sharded else "optimizer")
-        if Path(f"{optimizer}.json").is_file():
-            self.optimizer.load_state_dict(load_tree(optimizer))
-        scheduler_state = self.scheduler.state_dict()
-        scheduler_state.update(json.loads((folder / "scheduler.json").read_text()))
-        self.scheduler.load_state_dict(scheduler_state)
-        rng = folder / f"rng-{self.accelerator.process_index}"
-        state["rng"] = load_tree(rng) if Path(f"{rng}.json").is_file() else None
-        logger.info("resuming from %s at step %d", folder, state["global_step"])
-        return state
+    def write_checkpoint(self, state: dict[str, Any]) -> None:
+        """Write ``checkpoint/`` with ``state`` (the trainer state), the model, optimizer, schedule and generators."""
+        save_checkpoint(self.output / CHECKPOINT, state, self.accelerator, self.model, self.optimizer, self.scheduler)
 
     # ------------------------------------------------------------------------------------------ logging
 
     def log(self, record: dict[str, Any]) -> None:
+        """Append ``record`` (with its optimizer ``step``) to ``metrics.jsonl`` and send its numbers to the trackers."""
         if self.main:
             with open(self.metrics_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -240,6 +211,7 @@ class _Run:
         self.accelerator.log(values, step=record["step"])  # the trackers, on the main process only
 
     def open_logs(self, resumed_step: int) -> None:
+        """Start the trackers, and cut ``metrics.jsonl`` back to ``resumed_step`` (the step the run resumes at)."""
         if self.main:
             self.output.mkdir(parents=True, exist_ok=True)
             if self.metrics_path.exists():  # drop what an interrupted run logged after its last checkpoint
@@ -294,6 +266,7 @@ class _Run:
     # ----------------------------------------------------------------------------------------- the loop
 
     def evaluate(self) -> float | None:
+        """The accuracy on the dev set (``None`` without one); the model is left in training mode."""
         if not self.dev_examples:
             return None
         batch = self.config.training.eval_batch_size or self.config.training.batch_size
@@ -302,30 +275,44 @@ class _Run:
         return accuracy_of(predictions_for(self.dev_examples, scores))
 
     def save_best(self) -> None:
+        """Keep the model as it is now in ``best/``: what ``kear predict`` and ``kear evaluate`` read."""
         if self.main:
-            staging = self.output / ".best.tmp"
-            shutil.rmtree(staging, ignore_errors=True)
-            save_model(self.accelerator.unwrap_model(self.model), self.tokenizer, staging)
-            save_settings(self.config, staging / "train_config.yaml")
-            replace_folder(staging, self.output / "best")
+            with staged_folder(self.output / BEST) as staging:
+                save_model(self.accelerator.unwrap_model(self.model), self.tokenizer, staging)
+                save_settings(self.config, staging / "train_config.yaml")
         self.accelerator.wait_for_everyone()
 
     def run(self) -> TrainResult:
-        settings = self.config.training
-        state = self.load_checkpoint() or {
-            "epoch": 0,
-            "batches_done": 0,
-            "global_step": 0,
-            "best_accuracy": None,
-            "best_epoch": None,
-            "history": [],
-        }
-        rng = state.pop("rng", None)
+        """Train, epoch by epoch, from where a checkpoint left off (or from the start); see the steps below."""
+        state = self.resume()
+        self.prepare(state)
+        for epoch in range(state["epoch"], self.epochs):
+            self.train_epoch(epoch, state)
+            self.end_epoch(epoch, state)
+            if state["global_step"] >= self.total_steps:
+                break
+        return self.finish(state)
+
+    def resume(self) -> dict[str, Any]:
+        """The trainer state to start from: the checkpoint's, restored into model, optimizer and schedule, when
+        ``training.resume`` is set and there is one; a fresh state otherwise."""
+        folder = self.output / CHECKPOINT
+        # the random generators of the checkpoint are put back only at the first batch (see train_epoch)
+        self.rng: dict[str, Any] | None = None
+        if not (self.config.training.resume and has_checkpoint(folder)):
+            return fresh_state()
+        state, self.rng = load_checkpoint(folder, self.accelerator, self.model, self.optimizer, self.scheduler)
+        logger.info("resuming from %s at step %d", folder, state["global_step"])
+        return state
+
+    def prepare(self, state: dict[str, Any]) -> None:
+        """Announce the run, open its logs (cut back to ``state``'s step) and record its settings, then start the
+        progress bar and the clock: whatever the run writes before its first step."""
         self.describe(state["global_step"])
         self.open_logs(state["global_step"])
         if self.main:
             save_settings(self.config, self.output / "train_config.yaml")
-        bar = tqdm(
+        self.bar = tqdm(
             total=self.total_steps,
             initial=state["global_step"],
             desc="training",
@@ -333,71 +320,87 @@ class _Run:
             disable=not (self.progress and self.main),
         )
         self.model.train()
-        running, started = [], time.perf_counter()
-        done = state["epoch"] + state["batches_done"] / len(self.sampler)  # epochs done, as a fraction
-        for epoch in range(state["epoch"], self.epochs):
-            skip = state["batches_done"] if epoch == state["epoch"] else 0
-            loader = self.accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
-            # accelerate's loaders hand their own epoch count to the batch sampler when iterated: set both
-            loader.set_epoch(epoch)
-            self.sampler.set_epoch(epoch)
-            # Random generators are restored where the interrupted run saved them: at an epoch's start, before
-            # the loader draws its seed (on its first batch); in mid-epoch, after it.
-            if rng is not None and not skip:
-                set_rng_state(rng)
-                rng = None
-            batches = iter(loader)
-            first = next(batches, None)
-            if rng is not None:
-                set_rng_state(rng)
-                rng = None
-            batches = chain([first], batches) if first is not None else batches
-            for index, batch in enumerate(batches, start=skip):
-                with self.accelerator.accumulate(self.model):
-                    loss = self.model(**batch).loss
-                    self.accelerator.backward(loss)
-                    if self.accelerator.sync_gradients and settings.max_grad_norm:
-                        self.accelerator.clip_grad_norm_(self.model.parameters(), settings.max_grad_norm)
-                    self.optimizer.step()
-                    self.scheduler.step()
-                    self.optimizer.zero_grad()
-                running.append(self.accelerator.gather(loss.detach()).mean().item())
-                if not self.accelerator.sync_gradients:
-                    continue
-                state["global_step"] += 1
-                state.update(epoch=epoch, batches_done=index + 1)
-                done = epoch + (index + 1) / len(self.sampler)
-                bar.update(1)
-                step = state["global_step"]
-                if step % settings.logging_steps == 0 or step == self.total_steps:
-                    self.log(
-                        {
-                            "step": step,
-                            "epoch": round(done, 4),
-                            "loss": sum(running) / len(running),
-                            "learning_rate": self.scheduler.get_last_lr()[0],
-                            "seconds": round(time.perf_counter() - started, 2),
-                        }
-                    )
-                    running = []
-                if settings.save_steps and step % settings.save_steps == 0 and step < self.total_steps:
-                    self.save_checkpoint(state)
-                if step >= self.total_steps:
-                    break
-            accuracy = self.evaluate()
-            entry = {"epoch": round(done, 4), "step": state["global_step"], "dev_accuracy": accuracy}
-            state["history"].append(entry)
-            self.log(entry)
-            if accuracy is not None and (state["best_accuracy"] is None or accuracy > state["best_accuracy"]):
-                state.update(best_accuracy=accuracy, best_epoch=entry["epoch"])
-                self.save_best()
-            elif accuracy is None:
-                self.save_best()  # no dev set: keep the latest model
-            state.update(epoch=epoch + 1, batches_done=0)
-            self.save_checkpoint(state)
-            if state["global_step"] >= self.total_steps:
+        self.running: list[float] = []  # the losses of the batches since the last logged step
+        self.started = time.perf_counter()
+        self.epochs_done = state["epoch"] + state["batches_done"] / len(self.sampler)  # as a fraction
+
+    def train_epoch(self, epoch: int, state: dict[str, Any]) -> None:
+        """Train on the batches of ``epoch`` (those a resumed run had not done yet), updating ``state``; stop early
+        once the run's last optimizer step is taken."""
+        skip = state["batches_done"]  # non-zero only in the epoch that a resumed run continues
+        loader = self.accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
+        # accelerate's loaders hand their own epoch count to the batch sampler when iterated: set both
+        loader.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        rng, self.rng = self.rng, None  # a checkpoint's generators are restored once, in the epoch it resumes
+        for index, batch in enumerate(iterate_restoring_rng(loader, rng, mid_epoch=bool(skip)), start=skip):
+            loss = self.forward_backward(batch)
+            self.running.append(self.accelerator.gather(loss.detach()).mean().item())
+            # with gradient accumulation, only some batches end in an optimizer step
+            if self.accelerator.sync_gradients and self.count_step(epoch, index, state):
                 break
-        bar.close()
+
+    def forward_backward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss of one batch, its gradients, and the optimizer step when accumulation is complete."""
+        settings = self.config.training
+        with self.accelerator.accumulate(self.model):
+            loss = self.model(**batch).loss
+            self.accelerator.backward(loss)
+            if self.accelerator.sync_gradients and settings.max_grad_norm:
+                self.accelerator.clip_grad_norm_(self.model.parameters(), settings.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad()
+        return loss
+
+    def count_step(self, epoch: int, index: int, state: dict[str, Any]) -> bool:
+        """Record an optimizer step taken on batch ``index`` of ``epoch`` in ``state``; log the loss and checkpoint
+        as the settings ask. Returns whether it was the run's last step."""
+        settings = self.config.training
+        state["global_step"] += 1
+        state.update(epoch=epoch, batches_done=index + 1)
+        self.epochs_done = epoch + (index + 1) / len(self.sampler)
+        self.bar.update(1)
+        step = state["global_step"]
+        if step % settings.logging_steps == 0 or step == self.total_steps:
+            self.log_loss(step)
+        # the last step is followed by the epoch's own checkpoint (end_epoch): no need for two
+        if settings.save_steps and step % settings.save_steps == 0 and step < self.total_steps:
+            self.write_checkpoint(state)
+        return step >= self.total_steps
+
+    def log_loss(self, step: int) -> None:
+        """Log the mean loss of the batches since the last logged step, at optimizer step ``step``."""
+        self.log(
+            {
+                "step": step,
+                "epoch": round(self.epochs_done, 4),
+                "loss": sum(self.running) / len(self.running),
+                "learning_rate": self.scheduler.get_last_lr()[0],
+                "seconds": round(time.perf_counter() - self.started, 2),
+            }
+        )
+        self.running = []
+
+    def end_epoch(self, epoch: int, state: dict[str, Any]) -> None:
+        """Evaluate on the dev set, keep the model in ``best/`` if it is the best yet (the latest, without a dev
+        set), and checkpoint: a resumed run then starts at the next epoch."""
+        accuracy = self.evaluate()
+        entry = {"epoch": round(self.epochs_done, 4), "step": state["global_step"], "dev_accuracy": accuracy}
+        state["history"].append(entry)
+        self.log(entry)
+        if accuracy is not None and (state["best_accuracy"] is None or accuracy > state["best_accuracy"]):
+            state.update(best_accuracy=accuracy, best_epoch=entry["epoch"])
+            self.save_best()
+        elif accuracy is None:
+            self.save_best()  # no dev set: keep the latest model
+        state.update(epoch=epoch + 1, batches_done=0)
+        self.write_checkpoint(state)
+
+    def finish(self, state: dict[str, Any]) -> TrainResult:
+        """End the progress bar and the trackers, and write what the run achieved to ``results.json`` (and into
+        ``best/``, whose model card shows it)."""
+        self.bar.close()
         self.accelerator.end_training()
         result = TrainResult(
             self.output,
@@ -410,9 +413,14 @@ class _Run:
         if self.main:
             summary = json.dumps({k: v for k, v in asdict(result).items() if k != "output_dir"}, indent=2)
             (self.output / "results.json").write_text(summary)
-            if (self.output / "best").is_dir():  # the model folder carries its own results (for its model card)
-                (self.output / "best" / "results.json").write_text(summary)
+            if (self.output / BEST).is_dir():  # the model folder carries its own results (for its model card)
+                (self.output / BEST / "results.json").write_text(summary)
         return result
+
+
+def fresh_state() -> dict[str, Any]:
+    """The trainer state of a run that starts from scratch (written as ``trainer_state.json`` in checkpoints)."""
+    return {"epoch": 0, "batches_done": 0, "global_step": 0, "best_accuracy": None, "best_epoch": None, "history": []}
 
 
 def check_trackers(names: list[str]) -> list[str]:
@@ -482,7 +490,7 @@ def check_output_dir(config: TrainConfig) -> None:
     saved = output / "train_config.yaml"
     # best/ and checkpoint/ are replaced whole as the run goes: nothing the run reads may live there
     reads = [config.data.train, config.data.dev, config.model.name_or_path, *config.retrieval.read_paths()]
-    for kept in ("best", "checkpoint"):
+    for kept in (BEST, CHECKPOINT):
         for source in reads:
             if source and Path(source).exists() and Path(source).resolve().is_relative_to((output / kept).resolve()):
                 raise ConfigError(
@@ -493,7 +501,7 @@ def check_output_dir(config: TrainConfig) -> None:
         raise ConfigError(f"training.output_dir: {output} is not a folder")
     if output.is_dir() and any(output.iterdir()) and not saved.is_file():
         raise ConfigError(f"training.output_dir: {output} holds files kear did not write; give a new or empty folder")
-    if not (config.training.resume and (output / "checkpoint" / "trainer_state.json").is_file()):
+    if not (config.training.resume and has_checkpoint(output / CHECKPOINT)):
         return
     values, _ = read_settings_file(saved)  # with the limits of any settings file
     if not isinstance(values, dict):
@@ -513,9 +521,8 @@ def check_output_dir(config: TrainConfig) -> None:
 
 def remove_leftovers(output: Path) -> None:
     """What a killed run left half-written in ``output_dir``: staging folders of checkpoints and models."""
-    for pattern in (".checkpoint-*.tmp", ".best.tmp", ".*.old"):
-        for leftover in output.glob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
+    for kept in (CHECKPOINT, BEST):
+        remove_staged(output / kept)
 
 
 def train(config: TrainConfig, progress: bool = True) -> TrainResult:

@@ -512,6 +512,7 @@ def load_settings(
     path: str | Path | None = None,
     overrides: Sequence[str] = (),
     values: dict[str, Any] | None = None,
+    section: str = "",
 ) -> T:
     """Build settings of type ``schema`` (a dataclass) from its defaults, saved values, a YAML file and overrides.
 
@@ -521,6 +522,8 @@ def load_settings(
             :func:`read_settings_file`).
         overrides: ``"dotted.key=value"`` strings applied last (values are parsed as YAML, with the same limits).
         values: settings saved earlier as a dictionary (say, in a model's config), applied before the file.
+        section: where these settings sit in a larger whole (``"inputs"``), so that messages name a bad value by
+            its full key (``inputs.max_length``).
 
     Raises:
         ConfigError: a missing, unreadable or malformed file, an unknown key, a value of the wrong type or a value
@@ -575,7 +578,7 @@ def load_settings(
     except OmegaConfBaseException as error:
         raise _explain(error, origin) from None
     except (ValueError, TypeError) as error:  # a settings class's own checks (__post_init__)
-        prefix, error = _failing_section(merged, error)
+        prefix, error = _failing_section(merged, error, f"{section}." if section else "")
         if isinstance(error, SettingError):
             key = f"{prefix}{error.key}"
             where = _origin_of(key, overrides, path, lines, bool(values))

@@ -50,7 +50,8 @@ def test_training_lowers_the_loss_and_fits_a_small_set(tiny_deberta, sample_know
     assert len(history) == 45 and sum(history[-5:]) / 5 < 0.5 * sum(history[:5]) / 5
     assert (tmp_path / "best" / "model.safetensors").is_file() and (tmp_path / "best" / "train_config.yaml").is_file()
     saved = json.loads((tmp_path / "best" / "config.json").read_text())
-    assert saved["inputs"]["max_length"] == 64 and saved["retrieval"]["sources"] == ["kg", "dict", "train"]
+    assert saved["inputs"]["max_length"] == 64
+    assert saved["retrieval"]["sources"] == ["conceptnet", "dictionary", "examples"]
 
 
 def _launch(args: list[str]) -> subprocess.Popen:
@@ -156,9 +157,9 @@ def test_knowledge_retrieved_on_the_fly(tiny_deberta, sample_config, tmp_path: P
     extra = [
         "training.max_steps=2",
         "data.retrieve=true",
-        f"retrieval.kg.index={sample_config.kg.index}",
-        f"retrieval.dict.indexes=[{sample_config.dict.indexes[0]}]",
-        f"retrieval.train.corpora=[{sample_file('train.jsonl')}]",
+        f"retrieval.conceptnet.index={sample_config.conceptnet.index}",
+        f"retrieval.dictionary.indexes=[{sample_config.dictionary.indexes[0]}]",
+        f"retrieval.examples.corpora=[{sample_file('train.jsonl')}]",
         f"retrieval.cache_dir={tmp_path / 'cache'}",
     ]
     config = load_settings(TrainConfig, None, settings(tiny_deberta, questions, tmp_path / "run", *extra))
@@ -200,7 +201,7 @@ def test_kear_recipe_for_deberta_v3_large() -> None:
     config = load_settings(TrainConfig, REPO / "configs" / "train" / "deberta-v3-large.yaml")
     assert (config.training.learning_rate, config.training.weight_decay, config.inputs.max_length) == (4e-6, 0.1, 512)
     assert (config.training.epochs, config.training.warmup_ratio) == (15, 0.1)
-    assert config.inputs.knowledge == ["qc_meaning", "ac_meaning", "retrieval", "triple"]
+    assert config.inputs.knowledge == ["qc_meaning", "ac_meaning", "examples", "triple"]
 
 
 def test_bf16_and_gradient_accumulation_on_cpu(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
