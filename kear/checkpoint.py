@@ -39,6 +39,7 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 
 from retrieval.errors import ConfigError
+from retrieval.io import swap_in
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -175,9 +176,7 @@ def replace_folder(new: Path, target: Path) -> None:
     """Put a complete folder in place of ``target`` (the old one is removed only once the new one is there)."""
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
+    swap_in(new, target, old)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -214,7 +213,14 @@ def staged_folder(
 
 
 def remove_staged(target: Path) -> None:
-    """Remove what a writer killed while replacing ``target`` left beside it: staging folders, the old version."""
+    """Remove what a writer killed while replacing ``target`` left beside it: staging folders, the old version.
+
+    A writer killed between the two renames of :func:`replace_folder` left no ``target``, only its old version:
+    that version is put back, so a resume loses one save, never the whole checkpoint.
+    """
+    old = target.with_name(f".{target.name}.old")
+    if old.is_dir() and not target.exists():
+        os.replace(old, target)
     for pattern in (f".{target.name}*.tmp", f".{target.name}.old"):
         for leftover in target.parent.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)

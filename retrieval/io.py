@@ -305,6 +305,17 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+def swap_in(new: Path, path: Path, aside: Path) -> None:
+    """Put ``new`` at ``path``; a folder already there is first moved to ``aside`` (the caller removes it there).
+
+    ``path`` holds one whole version at every moment but the instant between the two renames; a writer killed
+    in that instant leaves the old version at ``aside`` (see ``kear.checkpoint.remove_staged``).
+    """
+    if path.is_dir():
+        os.replace(path, aside)
+    os.replace(new, path)
+
+
 @contextlib.contextmanager
 def atomic_path(
     path: str | Path,
@@ -330,9 +341,7 @@ def atomic_path(
             if target.is_dir() != path.is_dir() and path.exists():
                 kind = "a folder" if target.is_dir() else "a file"
                 raise KearError(f"{path}: the output is {kind}, and this is not; give a new path")
-            if path.is_dir():
-                os.replace(path, tmp / ".old")
-            os.replace(target, path)
+            swap_in(target, path, tmp / ".old")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

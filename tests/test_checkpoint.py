@@ -160,3 +160,13 @@ def test_a_staged_folder_replaces_its_target_only_when_complete(tmp_path: Path) 
     (tmp_path / "other.tmp").mkdir()  # not the target's: stays
     remove_staged(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "other.tmp"]
+
+
+def test_a_writer_killed_between_the_two_renames_loses_one_save_not_the_folder(tmp_path: Path) -> None:
+    target = tmp_path / "checkpoint"
+    old = tmp_path / ".checkpoint.old"  # the complete previous version, moved aside; the new one not yet in place
+    old.mkdir()
+    (old / "trainer_state.json").write_text("{}")
+    (tmp_path / ".checkpoint-8.tmp").mkdir()
+    remove_staged(target)
+    assert has_checkpoint(target) and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
