@@ -44,6 +44,13 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+def run_model(command: str, model: Path, source: Path, output: Path) -> int:
+    """``kear evaluate`` or ``kear predict`` run in this process: ``model`` over ``source`` into ``output``."""
+    from kear.cli import main
+
+    return main([command, "--model", str(model), "--input", str(source), "--output", str(output), "--no-progress"])
+
+
 # the size of every encoder the tests build
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 

@@ -214,24 +214,25 @@ def test_folders_that_are_no_conceptnet_index(copied: Path, sample_indexes: dict
     _refused(sample_indexes["dictionary"], "not a ConceptNet index (it is a wiktionary index)")
 
 
-@pytest.mark.parametrize(
-    ("damage", "words"),
-    [
-        ("missing tail.npy", ["not a ConceptNet index (missing tail.npy)", "kear index conceptnet"]),
-        ("missing surfaces.bin", ["missing surfaces.bin"]),
-        ("truncated tail.npy", ["corrupt ConceptNet index (tail.npy is not a readable array"]),
-        ("empty weight.npy", ["corrupt ConceptNet index (weight.npy is not a readable array"]),
-        ("pickled rel.npy", ["corrupt ConceptNet index (rel.npy is not a readable array"]),
-        ("2-D head_ptr.npy", ["corrupt ConceptNet index (head_ptr.npy holds"]),
-        ("short weight.npy", ["corrupt ConceptNet index (weight.npy has"]),
-        ("truncated concepts.txt", ["corrupt ConceptNet index (concepts.txt has"]),
-        ("binary concepts.txt", ["corrupt ConceptNet index (concepts.txt is not UTF-8"]),
-        ("truncated relations.txt", ["corrupt ConceptNet index (relations.txt has"]),
-        ("meta.json not JSON", ["corrupt ConceptNet index (meta.json is not readable JSON"]),
-        ("meta.json a list", ["corrupt ConceptNet index (meta.json is not a JSON object"]),
-        ("meta.json of another format", ["index format 7 is not 1"]),
-    ],
-)
+# the damage done to a copy of the sample index: the words its one-line error must hold
+DAMAGES = {
+    "missing tail.npy": ["not a ConceptNet index (missing tail.npy)", "kear index conceptnet"],
+    "missing surfaces.bin": ["missing surfaces.bin"],
+    "truncated tail.npy": ["corrupt ConceptNet index (tail.npy is not a readable array"],
+    "empty weight.npy": ["corrupt ConceptNet index (weight.npy is not a readable array"],
+    "pickled rel.npy": ["corrupt ConceptNet index (rel.npy is not a readable array"],
+    "2-D head_ptr.npy": ["corrupt ConceptNet index (head_ptr.npy holds"],
+    "short weight.npy": ["corrupt ConceptNet index (weight.npy has"],
+    "truncated concepts.txt": ["corrupt ConceptNet index (concepts.txt has"],
+    "binary concepts.txt": ["corrupt ConceptNet index (concepts.txt is not UTF-8"],
+    "truncated relations.txt": ["corrupt ConceptNet index (relations.txt has"],
+    "meta.json not JSON": ["corrupt ConceptNet index (meta.json is not readable JSON"],
+    "meta.json a list": ["corrupt ConceptNet index (meta.json is not a JSON object"],
+    "meta.json of another format": ["index format 7 is not 1"],
+}
+
+
+@pytest.mark.parametrize(("damage", "words"), DAMAGES.items())
 def test_damaged_conceptnet_indexes_are_one_line_errors(copied: Path, damage: str, words: list[str]) -> None:
     name = next(word for word in damage.split() if "." in word)
     path = copied / name

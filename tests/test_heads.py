@@ -10,6 +10,8 @@ from kear.heads import HEADS, build_head
 from kear.heads.ops import double_normalize
 from retrieval.errors import ConfigError
 
+from .conftest import run_model
+
 HIDDEN = 32
 SETTINGS = {  # heads must divide the tiny hidden size
     "first_token": {},
@@ -140,19 +142,5 @@ def test_heads_train_save_load_and_predict_through_the_cli(name, tiny_deberta, s
     config = json.loads((run / "best" / "config.json").read_text())
     assert config["head"] == name and config["head_settings"] == SETTINGS[name]
     out = tmp_path / "predictions.jsonl"
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(run / "best"),
-                "--input",
-                str(sample_knowledge),
-                "--output",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert run_model("predict", run / "best", sample_knowledge, out) == 0
     assert len(out.read_text().splitlines()) == 12

@@ -32,6 +32,9 @@ SAMPLE["conceptnet-assertions.csv"] = sample_file("conceptnet-assertions.csv").r
 SAMPLE["kaikki-english.jsonl"] = sample_file("kaikki-english.jsonl").read_bytes()
 QUESTIONS = [json.loads(line) for line in SAMPLE["questions.jsonl"].splitlines()]
 
+# the files a case makes in its folder first: text, bytes, or a function given the path and the shared places
+Files = dict[str, str | bytes | Callable[[Path, dict[str, str]], None]]
+
 
 @dataclass
 class Case:
@@ -40,9 +43,9 @@ class Case:
     Args:
         command: the subcommand (for the count in docs/reliability.md).
         name: what is odd about the input.
-        argv: the command line after ``kear``; ``{model}``, ``{encoder}``, ``{conceptnet}``, ``{dictionary}``, ``{here}`` and
-            ``{sample}`` stand for the trained tiny model, the tiny encoder, the sample indexes, the case's folder
-            and the bundled sample folder.
+        argv: the command line after ``kear``; ``{model}``, ``{encoder}``, ``{conceptnet}``, ``{dictionary}``,
+            ``{here}`` and ``{sample}`` stand for the trained tiny model, the tiny encoder, the sample indexes, the
+            case's folder and the bundled sample folder.
         files: files to make in the case's folder first: text, bytes, or a function given the path.
         error: for an error case, a regular expression the message must match (searched, after ``error: ``).
         names: the file (and ``:line``) the error must name, relative to the case's folder; ``None`` when the
@@ -54,7 +57,7 @@ class Case:
     command: str
     name: str
     argv: list[str]
-    files: dict[str, str | bytes | Callable[[Path], None]] = field(default_factory=dict)
+    files: Files = field(default_factory=dict)
     error: str | None = None
     names: str | None = None
     check: Callable[[Path], None] | None = None
@@ -69,13 +72,23 @@ CASES: list[Case] = []
 
 
 def error(
-    command: str, name: str, argv: list[str], message: str, names: str | None = None, *changes: str, **files
+    command: str,
+    name: str,
+    argv: list[str],
+    message: str,
+    names: str | None = None,
+    *changes: str,
+    files: Files | None = None,
 ) -> None:
-    CASES.append(Case(command, name, argv, dict(files.pop("files", {})), error=message, names=names, changes=changes))
+    """An error case (see :class:`Case`); ``changes`` are the files it may leave written before the error."""
+    CASES.append(Case(command, name, argv, dict(files or {}), error=message, names=names, changes=changes))
 
 
-def ok(command: str, name: str, argv: list[str], check: Callable[[Path], None], *changes: str, **files) -> None:
-    CASES.append(Case(command, name, argv, dict(files.pop("files", {})), check=check, changes=changes))
+def ok(
+    command: str, name: str, argv: list[str], check: Callable[[Path], None], *changes: str, files: Files | None = None
+) -> None:
+    """A success case (see :class:`Case`)."""
+    CASES.append(Case(command, name, argv, dict(files or {}), check=check, changes=changes))
 
 
 def lines(*rows: object) -> str:
@@ -98,15 +111,20 @@ def gz(data: bytes) -> bytes:
     return gzip.compress(data)
 
 
+def copy_folder(of: str, path: Path, places: dict[str, str], drop: tuple[str, ...] = ()) -> None:
+    """Copy the shared folder ``places[of]`` to ``path``, but for the files named in ``drop``."""
+    path.mkdir(parents=True)
+    for item in Path(places[of]).iterdir():
+        if item.name not in drop:
+            (path / item.name).write_bytes(item.read_bytes())
+
+
 def pickled_encoder(path: Path, places: dict[str, str]) -> None:
     """The tiny encoder as old checkpoints hold it: a pickle (``pytorch_model.bin``), no safetensors."""
     import torch
     from safetensors.torch import load_file
 
-    path.mkdir(parents=True)
-    for item in Path(places["encoder"]).iterdir():
-        if item.name != "model.safetensors":
-            (path / item.name).write_bytes(item.read_bytes())
+    copy_folder("encoder", path, places, drop=("model.safetensors",))
     torch.save(load_file(Path(places["encoder"]) / "model.safetensors"), path / "pytorch_model.bin")
 
 
@@ -114,9 +132,7 @@ def corrupt_copy(of: str) -> Callable[[Path, dict[str, str]], None]:
     """A copy of a shared model folder whose ``model.safetensors`` is cut short."""
 
     def make(path: Path, places: dict[str, str]) -> None:
-        path.mkdir(parents=True)
-        for item in Path(places[of]).iterdir():
-            (path / item.name).write_bytes(item.read_bytes())
+        copy_folder(of, path, places)
         (path / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes()[:200])
 
     return make
@@ -138,66 +154,69 @@ def exists(*names: str) -> Callable[[Path], None]:
     return check
 
 
+def has_lines(name: str, count: int, why: str) -> Callable[[Path], None]:
+    """A check that the case's file ``name`` holds ``count`` JSON lines (failing with ``why``)."""
+    return lambda folder: len(read_jsonl(folder / name)) == count or pytest.fail(why)
+
+
 # ------------------------------------------------------------------------------------------------ kear index
 
-INDEX = ["index", "conceptnet"]
-error("index", "dump missing", [*INDEX, "nope.csv", "--output", "out"], "no such file", "nope.csv")
+CSV, KAIKKI = SAMPLE["conceptnet-assertions.csv"], SAMPLE["kaikki-english.jsonl"]
+INDEX, WIKT = ["index", "conceptnet"], ["index", "wiktionary"]
+
+
+def bad_dump(kind: list[str], name: str, dump: str, content: str | bytes | None, message: str, line: int = 0) -> None:
+    """``kear index`` of ``dump`` (holding ``content``; None: not there) into ``out``: an error naming the dump
+    (and the ``line``, unless 0)."""
+    where = f"{dump}:{line}" if line else dump
+    error(
+        "index",
+        name,
+        [*kind, dump, "--output", "out"],
+        message,
+        where,
+        files={} if content is None else {dump: content},
+    )
+
+
+def bad_index_output(name: str, output: str, message: str, names: str | None, files: Files) -> None:
+    """``kear index conceptnet`` of the sample (dump.csv) into ``output``, among ``files``: an error."""
+    error("index", name, [*INDEX, "dump.csv", "--output", output], message, names, files={"dump.csv": CSV, **files})
+
+
+def good_index(kind: list[str], name: str, dump: str, files: Files, *extra: str) -> None:
+    """``kear index`` of ``dump`` into ``out``, which succeeds: the index's meta.json is there."""
+    ok("index", name, [*kind, dump, "--output", "out", *extra], exists("out/meta.json"), "out", files=files)
+
+
+bad_dump(INDEX, "dump missing", "nope.csv", None, "no such file")
 error("index", "dump is a folder", [*INDEX, "dumps", "--output", "out"], "is a folder", "dumps", files={"dumps/x": ""})
-error(
-    "index",
+bad_dump(
+    INDEX,
     "too few columns on line 3",
-    [*INDEX, "dump.csv", "--output", "out"],
-    r"expected 5 tab-separated columns",
-    "dump.csv:3",
-    files={"dump.csv": b"\n".join([*SAMPLE["conceptnet-assertions.csv"].splitlines()[:2], b"a\tb\tc"]) + b"\n"},
-)
-error(
-    "index",
-    "truncated gzip",
-    [*INDEX, "dump.csv.gz", "--output", "out"],
-    "cut short",
-    "dump.csv.gz",
-    files={"dump.csv.gz": gz(SAMPLE["conceptnet-assertions.csv"] * 50)[:3000]},
-)
-error(
-    "index",
-    "not gzip at all, named .gz",
-    [*INDEX, "dump.csv.gz", "--output", "out"],
-    "not a readable gzip file",
-    "dump.csv.gz",
-    files={"dump.csv.gz": SAMPLE["conceptnet-assertions.csv"]},
-)
-error(
-    "index",
-    "binary garbage",
-    [*INDEX, "dump.csv", "--output", "out"],
-    r"columns|no ConceptNet",
     "dump.csv",
-    files={"dump.csv": bytes(range(256)) * 40},
+    b"\n".join([*CSV.splitlines()[:2], b"a\tb\tc"]) + b"\n",
+    r"expected 5 tab-separated columns",
+    3,
 )
-error(
-    "index",
+bad_dump(INDEX, "truncated gzip", "dump.csv.gz", gz(CSV * 50)[:3000], "cut short")
+bad_dump(INDEX, "not gzip at all, named .gz", "dump.csv.gz", CSV, "not a readable gzip file")
+bad_dump(INDEX, "binary garbage", "dump.csv", bytes(range(256)) * 40, r"columns|no ConceptNet")
+bad_dump(
+    INDEX,
     "invalid JSON in the info column",
-    [*INDEX, "dump.csv", "--output", "out"],
+    "dump.csv",
+    b"/a/x\t/r/AtLocation\t/c/en/milk\t/c/en/fridge\t{not json\n",
     "JSON",
-    "dump.csv:1",
-    files={"dump.csv": b"/a/x\t/r/AtLocation\t/c/en/milk\t/c/en/fridge\t{not json\n"},
+    1,
 )
-error(
-    "index",
-    "output is an existing file",
-    [*INDEX, "dump.csv", "--output", "notes.txt"],
-    "is not a folder",
-    "notes.txt",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "notes.txt": "keep me\n"},
-)
-error(
-    "index",
+bad_index_output("output is an existing file", "notes.txt", "is not a folder", "notes.txt", {"notes.txt": "keep me\n"})
+bad_index_output(
     "output is a folder of other files",
-    [*INDEX, "dump.csv", "--output", "mine"],
+    "mine",
     "holds files kear did not write",
     "mine",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "mine/essay.txt": "years of work"},
+    {"mine/essay.txt": "years of work"},
 )
 error(
     "index",
@@ -205,109 +224,54 @@ error(
     [*INDEX, "idx/dump.csv", "--output", "idx"],
     "holds an input",
     "idx",
-    files={"idx/dump.csv": SAMPLE["conceptnet-assertions.csv"], "idx/meta.json": '{"format": 1}'},
+    files={"idx/dump.csv": CSV, "idx/meta.json": '{"format": 1}'},
 )
-error(
-    "index",
-    "output is a device",
-    [*INDEX, "dump.csv", "--output", "/dev/null"],
-    "is not a folder",
-    None,
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"]},
+bad_index_output("output is a device", "/dev/null", "is not a folder", None, {})
+bad_index_output("output under a file", "notes.txt/index", "is not a folder", "notes.txt", {"notes.txt": "x"})
+good_index(
+    INDEX, "bad rows skipped with --skip-invalid", "dump.csv", {"dump.csv": CSV + b"broken line\n"}, "--skip-invalid"
 )
-error(
-    "index",
-    "output under a file",
-    [*INDEX, "dump.csv", "--output", "notes.txt/index"],
-    "is not a folder",
-    "notes.txt",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "notes.txt": "x"},
-)
-ok(
-    "index",
-    "bad rows skipped with --skip-invalid",
-    [*INDEX, "dump.csv", "--output", "out", "--skip-invalid"],
-    exists("out/meta.json"),
-    "out",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"] + b"broken line\n"},
-)
-ok(
-    "index",
-    "gzip dump with CRLF line ends",
-    [*INDEX, "dump.csv.gz", "--output", "out"],
-    exists("out/meta.json"),
-    "out",
-    files={"dump.csv.gz": gz(SAMPLE["conceptnet-assertions.csv"].replace(b"\n", b"\r\n"))},
-)
-ok(
-    "index",
-    "a rebuild replaces its own index",
-    [*INDEX, "dump.csv", "--output", "out"],
-    exists("out/meta.json"),
-    "out",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "out/meta.json": '{"format": 1}'},
-)
+good_index(INDEX, "gzip dump with CRLF line ends", "dump.csv.gz", {"dump.csv.gz": gz(CSV.replace(b"\n", b"\r\n"))})
+good_index(INDEX, "a rebuild replaces its own index", "dump.csv", {"dump.csv": CSV, "out/meta.json": '{"format": 1}'})
 error("index", "unknown kind", ["index", "freebase", "dump.csv"], "invalid choice", None)
 error("index", "conceptnet without a dump", [*INDEX], "needs the dump", None)
 
-WIKT = ["index", "wiktionary"]
-error("index", "wiktionary dump missing", [*WIKT, "k.jsonl", "--output", "out"], "no such file", "k.jsonl")
-error(
-    "index",
+bad_dump(WIKT, "wiktionary dump missing", "k.jsonl", None, "no such file")
+bad_dump(
+    WIKT,
     "wiktionary invalid JSON on line 2",
-    [*WIKT, "k.jsonl", "--output", "out"],
+    "k.jsonl",
+    KAIKKI.splitlines(keepends=True)[0].decode() + "{oops\n",
     "invalid JSON",
-    "k.jsonl:2",
-    files={"k.jsonl": SAMPLE["kaikki-english.jsonl"].splitlines(keepends=True)[0].decode() + "{oops\n"},
+    2,
 )
-error(
-    "index",
-    "wiktionary truncated gzip",
-    [*WIKT, "k.jsonl.gz", "--output", "out"],
-    "cut short",
-    "k.jsonl.gz",
-    files={"k.jsonl.gz": gz(SAMPLE["kaikki-english.jsonl"] * 20)[:2000]},
-)
-error(
-    "index",
+bad_dump(WIKT, "wiktionary truncated gzip", "k.jsonl.gz", gz(KAIKKI * 20)[:2000], "cut short")
+bad_dump(
+    WIKT,
     "wiktionary entry without a word",
-    [*WIKT, "k.jsonl", "--output", "out"],
+    "k.jsonl",
+    lines({"pos": "noun", "senses": [{"glosses": ["a thing"]}]}),
     "word",
-    "k.jsonl:1",
-    files={"k.jsonl": lines({"pos": "noun", "senses": [{"glosses": ["a thing"]}]})},
+    1,
 )
-error(
-    "index",
+bad_dump(
+    WIKT,
     "wiktionary senses not a list",
-    [*WIKT, "k.jsonl", "--output", "out"],
+    "k.jsonl",
+    lines({"word": "milk", "pos": "noun", "senses": "white"}),
     "senses",
-    "k.jsonl:1",
-    files={"k.jsonl": lines({"word": "milk", "pos": "noun", "senses": "white"})},
+    1,
 )
-error(
-    "index",
-    "wiktionary line is a JSON list",
-    [*WIKT, "k.jsonl", "--output", "out"],
-    "object",
-    "k.jsonl:1",
-    files={"k.jsonl": "[1, 2, 3]\n"},
-)
+bad_dump(WIKT, "wiktionary line is a JSON list", "k.jsonl", "[1, 2, 3]\n", "object", 1)
 error(
     "index",
     "wiktionary output is the dump",
     [*WIKT, "k.jsonl", "--output", "k.jsonl"],
     "is not a folder",
     "k.jsonl",
-    files={"k.jsonl": SAMPLE["kaikki-english.jsonl"]},
+    files={"k.jsonl": KAIKKI},
 )
-ok(
-    "index",
-    "wiktionary plain and gzip give the same index",
-    [*WIKT, "k.jsonl.gz", "--output", "out"],
-    exists("out/meta.json"),
-    "out",
-    files={"k.jsonl.gz": gz(SAMPLE["kaikki-english.jsonl"])},
-)
+good_index(WIKT, "wiktionary plain and gzip give the same index", "k.jsonl.gz", {"k.jsonl.gz": gz(KAIKKI)})
 error("index", "wordnet folder missing", ["index", "wordnet", "nowhere", "--output", "out"], "nowhere", None)
 error(
     "index",
@@ -318,25 +282,54 @@ error(
     files={"wn/readme.txt": "not wordnet"},
 )
 
+
 # --------------------------------------------------------------------------------------------- kear retrieve
 
-RETRIEVE = [
-    "retrieve",
-    "--output",
-    "out.jsonl",
+QUESTIONS_FILE = {"in.jsonl": SAMPLE["questions.jsonl"]}  # the sample questions, as the input
+RETRIEVE_SETTINGS = [
     "conceptnet.index={conceptnet}",
     "dictionary.indexes=[{dictionary}]",
     "examples.corpora=[{sample}/train.jsonl]",
 ]
 
 
-def retrieve(source: str, *extra: str) -> list[str]:
-    return [*RETRIEVE[:3], "--input", source, *RETRIEVE[3:], *extra]
+def retrieve(source: str, *extra: str, output: str = "out.jsonl") -> list[str]:
+    """The command line of ``kear retrieve`` over the sample indexes and corpus."""
+    return ["retrieve", "--output", output, "--input", source, *RETRIEVE_SETTINGS, *extra]
 
 
 def bad_records(name: str, content: str | bytes, message: str, line: int | None, file: str = "in.jsonl") -> None:
     where = file if line is None else f"{file}:{line}"
     error("retrieve", name, retrieve(file), message, where, files={file: content})
+
+
+def bad_retrieve(
+    name: str,
+    extra: list[str],
+    message: str,
+    names: str | None = None,
+    files: Files | None = None,
+    output: str = "out.jsonl",
+) -> None:
+    """``kear retrieve`` of the sample questions (in.jsonl) with ``extra`` arguments, among ``files``: an error."""
+    error(
+        "retrieve",
+        name,
+        retrieve("in.jsonl", *extra, output=output),
+        message,
+        names,
+        files={**QUESTIONS_FILE, **(files or {})},
+    )
+
+
+def bad_config(name: str, text: str | bytes, message: str, where: str = "c.yaml") -> None:
+    """``kear retrieve`` of the sample questions, ``--config c.yaml`` holding ``text``: an error naming ``where``."""
+    bad_retrieve(name, ["--config", "c.yaml"], message, where, {"c.yaml": text})
+
+
+def good_retrieve(name: str, extra: list[str], check: Callable[[Path], None], files: Files) -> None:
+    """``kear retrieve`` of in.jsonl with ``extra`` arguments, which succeeds: ``check`` holds for out.jsonl."""
+    ok("retrieve", name, retrieve("in.jsonl", *extra), check, "out.jsonl", files=files)
 
 
 error("retrieve", "input missing", retrieve("absent.jsonl"), "no such file", "absent.jsonl")
@@ -404,14 +397,7 @@ bad_records(
     1,
 )
 bad_records("truncated gzip input", gz(SAMPLE["questions.jsonl"] * 30)[:900], "cut short", None, "in.jsonl.gz")
-error(
-    "retrieve",
-    "a parquet file that is not one",
-    retrieve("in.parquet"),
-    "in.parquet",
-    "in.parquet",
-    files={"in.parquet": "not parquet"},
-)
+bad_records("a parquet file that is not one", "not parquet", "in.parquet", None, "in.parquet")
 error(
     "retrieve",
     "a folder that is not a dataset",
@@ -420,19 +406,12 @@ error(
     "folder",
     files={"folder/readme.txt": "x"},
 )
-error(
-    "retrieve",
-    "output is the input",
-    [*retrieve("in.jsonl")[:2], "in.jsonl", *retrieve("in.jsonl")[3:]],
-    "is also an input",
-    "in.jsonl",
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
+bad_retrieve("output is the input", [], "is also an input", "in.jsonl", output="in.jsonl")
 error(
     "retrieve",
     "output is a training corpus",
     [
-        *retrieve("in.jsonl", "examples.corpora=[in.jsonl]")[:1],
+        "retrieve",
         "--output",
         "in.jsonl",
         "--input",
@@ -445,209 +424,54 @@ error(
     "in.jsonl",
     files={"in.jsonl": SAMPLE["train.jsonl"], "q.jsonl": SAMPLE["questions.jsonl"]},
 )
-error(
-    "retrieve",
-    "output is a folder",
-    [*retrieve("in.jsonl")[:2], "outdir", *retrieve("in.jsonl")[3:]],
-    "is a folder",
-    "outdir",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "outdir/x": ""},
+bad_retrieve("output is a folder", [], "is a folder", "outdir", {"outdir/x": ""}, output="outdir")
+bad_retrieve("output is /dev/null", [], "is not a regular file", output="/dev/null")
+bad_retrieve("conceptnet.index missing", ["conceptnet.index=nowhere"], "nowhere")
+bad_retrieve("conceptnet.index is a file", ["conceptnet.index=in.jsonl"], r"in\.jsonl.*ConceptNet index")
+bad_retrieve(
+    "conceptnet.index with a corrupt meta.json", ["conceptnet.index=idx"], "idx", None, {"idx/meta.json": "{not json"}
 )
-error(
-    "retrieve",
-    "output is /dev/null",
-    [*retrieve("in.jsonl")[:2], "/dev/null", *retrieve("in.jsonl")[3:]],
-    "is not a regular file",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
+bad_retrieve(
+    "dictionary.indexes a folder of other files", ["dictionary.indexes=[stuff]"], "stuff", None, {"stuff/a.txt": "x"}
 )
-error(
-    "retrieve",
-    "conceptnet.index missing",
-    retrieve("in.jsonl", "conceptnet.index=nowhere"),
-    "nowhere",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "conceptnet.index is a file",
-    retrieve("in.jsonl", "conceptnet.index=in.jsonl"),
-    r"in\.jsonl.*ConceptNet index",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "conceptnet.index with a corrupt meta.json",
-    retrieve("in.jsonl", "conceptnet.index=idx"),
-    "idx",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "idx/meta.json": "{not json"},
-)
-error(
-    "retrieve",
-    "dictionary.indexes a folder of other files",
-    retrieve("in.jsonl", "dictionary.indexes=[stuff]"),
-    "stuff",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "stuff/a.txt": "x"},
-)
-error(
-    "retrieve",
-    "corpus missing",
-    retrieve("in.jsonl", "examples.corpora=[gone.jsonl]"),
-    "gone.jsonl",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "corpus empty",
-    retrieve("in.jsonl", "examples.corpora=[empty.jsonl]"),
-    "empty.jsonl",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "empty.jsonl": ""},
-)
-error(
-    "retrieve",
+bad_retrieve("corpus missing", ["examples.corpora=[gone.jsonl]"], "gone.jsonl")
+bad_retrieve("corpus empty", ["examples.corpora=[empty.jsonl]"], "empty.jsonl", None, {"empty.jsonl": ""})
+bad_retrieve(
     "corpus without answers",
-    retrieve("in.jsonl", "examples.corpora=[noans.jsonl]"),
+    ["examples.corpora=[noans.jsonl]"],
     "noans.jsonl",
     None,
-    files={
-        "in.jsonl": SAMPLE["questions.jsonl"],
-        "noans.jsonl": lines(*[{k: v for k, v in q.items() if k != "answerKey"} for q in QUESTIONS]),
-    },
+    {"noans.jsonl": lines(*[{k: v for k, v in q.items() if k != "answerKey"} for q in QUESTIONS])},
 )
-error(
-    "retrieve",
-    "unknown source",
-    retrieve("in.jsonl", "--sources", "conceptnet,wiki"),
-    "unknown knowledge source",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "unknown setting",
-    retrieve("in.jsonl", "conceptnet.indx=x"),
-    "indx",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "setting of the wrong type",
-    retrieve("in.jsonl", "examples.top_k=many"),
-    "top_k",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "top_k of zero",
-    retrieve("in.jsonl", "examples.top_k=0"),
-    "top_k",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "override without =",
-    retrieve("in.jsonl", "conceptnet.index"),
-    "key=value",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "override of malformed YAML",
-    retrieve("in.jsonl", "examples.corpora=[a, b"),
-    "invalid YAML",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "config file missing",
-    [*retrieve("in.jsonl"), "--config", "nope.yaml"],
-    "no such settings file",
-    "nope.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "config of invalid YAML",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
-    "invalid YAML",
-    "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "conceptnet: [unclosed\n"},
-)
-error(
-    "retrieve",
-    "config that is a list",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
-    "mapping",
-    "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "- a\n- b\n"},
-)
-error(
-    "retrieve",
-    "config with an unknown key",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
-    "nope",
-    "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "nope: 1\n"},
-)
-error(
-    "retrieve",
-    "config with a self-referential alias",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
-    "alias",
-    "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "conceptnet: &a\n  relations: *a\n"},
-)
-error(
-    "retrieve",
+bad_retrieve("unknown source", ["--sources", "conceptnet,wiki"], "unknown knowledge source")
+bad_retrieve("unknown setting", ["conceptnet.indx=x"], "indx")
+bad_retrieve("setting of the wrong type", ["examples.top_k=many"], "top_k")
+bad_retrieve("top_k of zero", ["examples.top_k=0"], "top_k")
+bad_retrieve("override without =", ["conceptnet.index"], "key=value")
+bad_retrieve("override of malformed YAML", ["examples.corpora=[a, b"], "invalid YAML")
+bad_retrieve("config file missing", ["--config", "nope.yaml"], "no such settings file", "nope.yaml")
+bad_config("config of invalid YAML", "conceptnet: [unclosed\n", "invalid YAML")
+bad_config("config that is a list", "- a\n- b\n", "mapping")
+bad_config("config with an unknown key", "nope: 1\n", "nope")
+bad_config("config with a self-referential alias", "conceptnet: &a\n  relations: *a\n", "alias")
+bad_config(
     "config that is an alias bomb",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
+        f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    ),
     "alias",
-    "c.yaml",
-    files={
-        "in.jsonl": SAMPLE["questions.jsonl"],
-        "c.yaml": "a: &a [x, x, x, x, x, x, x, x, x]\n"
-        + "".join(
-            f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
-            f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-            for i in range(8)
-        ),
-    },
 )
-error(
-    "retrieve",
-    "config that is binary",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
-    "c.yaml",
-    "c.yaml",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": bytes(range(256))},
-)
-error(
-    "retrieve",
-    "cache_dir is a file",
-    retrieve("in.jsonl", "cache_dir=in.jsonl"),
-    "in.jsonl",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error("retrieve", "stdin of invalid JSON", [*retrieve("-")], "invalid JSON", "<stdin>:1")
-ok(
-    "retrieve",
+bad_config("config that is binary", bytes(range(256)), "c.yaml")
+bad_retrieve("cache_dir is a file", ["cache_dir=in.jsonl"], "in.jsonl")
+error("retrieve", "stdin of invalid JSON", retrieve("-"), "invalid JSON", "<stdin>:1")
+good_retrieve(
     "answerKey a number with number labels",
-    retrieve("in.jsonl", "--sources", "conceptnet"),
+    ["--sources", "conceptnet"],
     lambda f: [r["answerKey"] for r in read_jsonl(f / "out.jsonl")] == ["1"] or pytest.fail("answer read as index"),
-    "out.jsonl",
-    files={
+    {
         "in.jsonl": lines(
             {
                 "id": "x",
@@ -660,53 +484,41 @@ ok(
         )
     },
 )
-ok(
-    "retrieve",
+good_retrieve(
     "a 2 MB choice is cut, not chewed on",
-    retrieve("in.jsonl"),
+    [],
     lambda f: (
         max(len(c["text"]) for c in read_jsonl(f / "out.jsonl")[0]["question"]["choices"]) < 100_000
         or pytest.fail("not cut")
     ),
-    "out.jsonl",
-    files={"in.jsonl": lines(with_choices([{"label": "A", "text": "milk " * 400_000}, {"label": "B", "text": "x"}]))},
+    {"in.jsonl": lines(with_choices([{"label": "A", "text": "milk " * 400_000}, {"label": "B", "text": "x"}]))},
 )
-ok(
-    "retrieve",
+good_retrieve(
     "a 1,200-word choice",
-    retrieve("in.jsonl"),
+    [],
     exists("out.jsonl"),
-    "out.jsonl",
-    files={
+    {
         "in.jsonl": lines(
             with_choices([{"label": "A", "text": " ".join(["word"] * 1200)}, {"label": "B", "text": "attic"}])
         )
     },
 )
-ok(
-    "retrieve",
+good_retrieve(
     "output replaces an earlier output",
-    retrieve("in.jsonl"),
-    lambda f: len(read_jsonl(f / "out.jsonl")) == 12 or pytest.fail("not replaced"),
-    "out.jsonl",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "out.jsonl": "old\n"},
+    [],
+    has_lines("out.jsonl", 12, "not replaced"),
+    {**QUESTIONS_FILE, "out.jsonl": "old\n"},
 )
-ok(
-    "retrieve",
+good_retrieve(
     "duplicate ids skipped with --skip-invalid",
-    retrieve("in.jsonl", "--skip-invalid"),
-    lambda f: len(read_jsonl(f / "out.jsonl")) == 1 or pytest.fail("duplicate kept"),
-    "out.jsonl",
-    files={"in.jsonl": lines(question(0), question(0))},
+    ["--skip-invalid"],
+    has_lines("out.jsonl", 1, "duplicate kept"),
+    {"in.jsonl": lines(question(0), question(0))},
 )
-ok(
-    "retrieve",
-    "a UTF-8 byte order mark",
-    retrieve("in.jsonl"),
-    exists("out.jsonl"),
-    "out.jsonl",
-    files={"in.jsonl": b"\xef\xbb\xbf" + SAMPLE["questions.jsonl"]},
+good_retrieve(
+    "a UTF-8 byte order mark", [], exists("out.jsonl"), {"in.jsonl": b"\xef\xbb\xbf" + SAMPLE["questions.jsonl"]}
 )
+
 
 # ------------------------------------------------------------------------------------------------ kear train
 
@@ -726,6 +538,13 @@ def bad_train(name: str, extra: list[str], message: str, names: str | None = Non
     error("train", name, [*TRAIN, *extra], message, names, files={**TRAIN_FILES, **files})
 
 
+def bad_train_settings(table: dict[str, str]) -> None:
+    """``kear train`` with one bad override each, from a table of case name: override; the message names the
+    setting (the override's key after its last dot)."""
+    for name, override in table.items():
+        bad_train(name, [override], override.split("=")[0].rpartition(".")[2])
+
+
 error("train", "no training data", ["train", "model.name_or_path={encoder}"], "data.train is not set", None)
 bad_train("training data missing", ["data.train=gone.jsonl"], "no such file", "gone.jsonl")
 bad_train("training data empty", ["data.train=empty.jsonl"], "holds no records", "empty.jsonl", **{"empty.jsonl": ""})
@@ -738,26 +557,34 @@ bad_train(
 )
 bad_train("dev data invalid", ["data.dev=bad.jsonl"], "invalid JSON", "bad.jsonl:1", **{"bad.jsonl": "{oops\n"})
 bad_train("wrong number of choices", ["data.num_choices=4"], "expected 4 choices", "train.jsonl:1")
-bad_train("num_choices of 1", ["data.num_choices=1"], "num_choices", None)
-bad_train("unknown key", ["training.epoch=3"], "epoch", None)
-bad_train("epochs not a number", ["training.epochs=many"], "epochs", None)
-bad_train("logging_steps zero", ["training.logging_steps=0"], "logging_steps", None)
-bad_train("negative learning rate", ["training.learning_rate=-1e-5"], "learning_rate", None)
-bad_train("learning rate NaN", ["training.learning_rate=nan"], "learning_rate", None)
-bad_train("learning rate infinite", ["training.learning_rate=inf"], "learning_rate", None)
-bad_train("batch size zero", ["training.batch_size=0"], "batch_size", None)
+bad_train_settings(
+    {
+        "num_choices of 1": "data.num_choices=1",
+        "unknown key": "training.epoch=3",
+        "epochs not a number": "training.epochs=many",
+        "logging_steps zero": "training.logging_steps=0",
+        "negative learning rate": "training.learning_rate=-1e-5",
+        "learning rate NaN": "training.learning_rate=nan",
+        "learning rate infinite": "training.learning_rate=inf",
+        "batch size zero": "training.batch_size=0",
+    }
+)
 bad_train("epochs negative", ["training.epochs=-1", "training.max_steps=null"], "epochs", None)
-bad_train("max_steps zero", ["training.max_steps=0"], "max_steps", None)
-bad_train("unknown scheduler", ["training.scheduler=zigzag"], "scheduler", None)
-bad_train("unknown precision", ["training.mixed_precision=fp12"], "mixed_precision", None)
-bad_train("max length of a billion", ["inputs.max_length=1000000000"], "max_length", None)
-bad_train("max length of two", ["inputs.max_length=2"], "max_length", None)
-bad_train("warmup ratio above one", ["training.warmup_ratio=2"], "warmup_ratio", None)
-bad_train("dropout of one", ["model.classifier_dropout=1.0"], "classifier_dropout", None)
-bad_train("unknown knowledge segment", ["inputs.knowledge=[wikipedia]"], "knowledge", None)
+bad_train_settings(
+    {
+        "max_steps zero": "training.max_steps=0",
+        "unknown scheduler": "training.scheduler=zigzag",
+        "unknown precision": "training.mixed_precision=fp12",
+        "max length of a billion": "inputs.max_length=1000000000",
+        "max length of two": "inputs.max_length=2",
+        "warmup ratio above one": "training.warmup_ratio=2",
+        "dropout of one": "model.classifier_dropout=1.0",
+        "unknown knowledge segment": "inputs.knowledge=[wikipedia]",
+    }
+)
 bad_train("unknown head", ["model.head=nope"], "unknown head", None)
 bad_train("unknown head setting", ["model.head=eanet", "model.head_settings={{slotz: 4}}"], "slotz", None)
-bad_train("unknown tracker", ["training.report_to=[nope]"], "report_to", None)
+bad_train_settings({"unknown tracker": "training.report_to=[nope]"})
 bad_train("LoRA of rank zero", ["lora.enabled=true", "lora.r=0"], "lora.r", None)
 bad_train("encoder folder missing", ["model.name_or_path=./no/such/encoder"], "no/such/encoder", None)
 bad_train(
@@ -806,83 +633,79 @@ bad_train(
     **{"raw.jsonl": SAMPLE["questions.jsonl"]},
 )
 
+
 # --------------------------------------------------------------------------------------------- kear evaluate
 
-EVALUATE = ["evaluate", "--model", "{model}", "--input", "in.jsonl", "--output", "out.jsonl"]
-EVAL_FILES = {"in.jsonl": SAMPLE["questions.jsonl"]}
-error("evaluate", "model folder missing", [*EVALUATE[:2], "gone", *EVALUATE[3:]], "gone", None, files=EVAL_FILES)
-error(
-    "evaluate",
-    "an encoder folder, not a kear model",
-    [*EVALUATE[:2], "{encoder}", *EVALUATE[3:]],
-    "not a kear model folder",
-    None,
-    files=EVAL_FILES,
-)
-error("evaluate", "input missing", [*EVALUATE[:4], "gone.jsonl", *EVALUATE[5:]], "no such file", "gone.jsonl")
-error("evaluate", "input empty", EVALUATE, "holds no records", "in.jsonl", files={"in.jsonl": ""})
-error(
-    "evaluate",
+
+def model_run(
+    command: str, *extra: str, model: str = "{model}", source: str = "in.jsonl", output: str = "out.jsonl"
+) -> list[str]:
+    """The command line of ``kear evaluate`` or ``kear predict``."""
+    return [command, "--model", model, "--input", source, "--output", output, *extra]
+
+
+def bad_evaluate(
+    name: str, argv: list[str], message: str, names: str | None = None, files: Files | None = None
+) -> None:
+    """``kear evaluate`` of the sample questions (in.jsonl), among ``files``: an error."""
+    error("evaluate", name, argv, message, names, files={**QUESTIONS_FILE, **(files or {})})
+
+
+def bad_saved_model(name: str, message: str, files: Files) -> None:
+    """``kear evaluate`` of the sample questions with the model folder ``m`` that ``files`` make: an error."""
+    bad_evaluate(name, model_run("evaluate", model="m"), message, None, files)
+
+
+bad_evaluate("model folder missing", model_run("evaluate", model="gone"), "gone")
+bad_evaluate("an encoder folder, not a kear model", model_run("evaluate", model="{encoder}"), "not a kear model folder")
+error("evaluate", "input missing", model_run("evaluate", source="gone.jsonl"), "no such file", "gone.jsonl")
+bad_evaluate("input empty", model_run("evaluate"), "holds no records", "in.jsonl", {"in.jsonl": ""})
+bad_evaluate(
     "input invalid on line 3",
-    EVALUATE,
+    model_run("evaluate"),
     "invalid JSON",
     "in.jsonl:3",
-    files={"in.jsonl": lines(question(0), question(1), "{oops")},
+    {"in.jsonl": lines(question(0), question(1), "{oops")},
 )
-error("evaluate", "output is the input", [*EVALUATE[:6], "in.jsonl"], "is also an input", "in.jsonl", files=EVAL_FILES)
-error(
-    "evaluate",
-    "output is a folder",
-    [*EVALUATE[:6], "outdir"],
-    "is a folder",
-    "outdir",
-    files={**EVAL_FILES, "outdir/x": ""},
-)
-error(
-    "evaluate",
-    "records without knowledge and no index",
-    EVALUATE,
-    "lack knowledge the model uses",
-    None,
-    files=EVAL_FILES,
-)
-error("evaluate", "batch size zero", [*EVALUATE, "--batch-size", "0"], "batch-size", None, files=EVAL_FILES)
-error("evaluate", "batch size not a number", [*EVALUATE, "--batch-size", "lots"], "batch-size", None, files=EVAL_FILES)
-error("evaluate", "unknown retrieval setting", [*EVALUATE, "conceptnet.nope=1"], "nope", None, files=EVAL_FILES)
-error(
-    "evaluate",
+bad_evaluate("output is the input", model_run("evaluate", output="in.jsonl"), "is also an input", "in.jsonl")
+bad_evaluate("output is a folder", model_run("evaluate", output="outdir"), "is a folder", "outdir", {"outdir/x": ""})
+bad_evaluate("records without knowledge and no index", model_run("evaluate"), "lack knowledge the model uses")
+bad_evaluate("batch size zero", model_run("evaluate", "--batch-size", "0"), "batch-size")
+bad_evaluate("batch size not a number", model_run("evaluate", "--batch-size", "lots"), "batch-size")
+bad_evaluate("unknown retrieval setting", model_run("evaluate", "conceptnet.nope=1"), "nope")
+bad_evaluate(
     "model folder with a corrupt config.json",
-    [*EVALUATE[:2], "broken", *EVALUATE[3:]],
+    model_run("evaluate", model="broken"),
     "broken",
     None,
-    files={**EVAL_FILES, "broken/config.json": "{not json", "broken/model.safetensors": b"x"},
+    {"broken/config.json": "{not json", "broken/model.safetensors": b"x"},
 )
 
 # ---------------------------------------------------------------------------------------------- kear predict
 
-PREDICT = ["predict", "--model", "{model}", "--input", "in.jsonl", "--output", "out.jsonl"]
 KNOWLEDGE = {"in.jsonl": copy_of("knowledge")}  # the sample questions with their knowledge
-error("predict", "model folder missing", [*PREDICT[:2], "./gone", *PREDICT[3:]], "gone", None, files=KNOWLEDGE)
-error(
-    "predict",
+
+
+def bad_predict(name: str, argv: list[str], message: str, names: str | None = None, files: Files | None = None) -> None:
+    """``kear predict`` of the sample questions with their knowledge (in.jsonl), among ``files``: an error."""
+    error("predict", name, argv, message, names, files={**KNOWLEDGE, **(files or {})})
+
+
+bad_predict("model folder missing", model_run("predict", model="./gone"), "gone")
+bad_predict(
     "model folder without weights",
-    [*PREDICT[:2], "m", *PREDICT[3:]],
+    model_run("predict", model="m"),
     "missing model.safetensors",
     None,
-    files={**KNOWLEDGE, "m/config.json": "{}"},
+    {"m/config.json": "{}"},
 )
-error(
-    "predict",
-    "model weights corrupt",
-    [*PREDICT[:2], "m", *PREDICT[3:]],
-    r"corrupt|safetensors",
-    None,
-    files={**KNOWLEDGE, "m": corrupt_copy("model")},
+bad_predict(
+    "model weights corrupt", model_run("predict", model="m"), r"corrupt|safetensors", None, {"m": corrupt_copy("model")}
 )
 error(
     "predict",
     "input invalid on line 2",
-    PREDICT,
+    model_run("predict"),
     "invalid JSON",
     "in.jsonl:2",
     "out.jsonl",  # the predictions of the lines before it stay, to continue after (kear predict resumes)
@@ -893,57 +716,41 @@ error(
         )
     },
 )
-error("predict", "input empty", PREDICT, "holds no records", "in.jsonl", files={"in.jsonl": ""})
-error("predict", "output is the input", [*PREDICT[:6], "in.jsonl"], "is also an input", "in.jsonl", files=KNOWLEDGE)
-error("predict", "output is /dev/null", [*PREDICT[:6], "/dev/null"], "is not a regular file", None, files=KNOWLEDGE)
-error(
-    "predict",
+bad_predict("input empty", model_run("predict"), "holds no records", "in.jsonl", {"in.jsonl": ""})
+bad_predict("output is the input", model_run("predict", output="in.jsonl"), "is also an input", "in.jsonl")
+bad_predict("output is /dev/null", model_run("predict", output="/dev/null"), "is not a regular file")
+bad_predict(
     "output is an unrelated file",
-    PREDICT,
+    model_run("predict"),
     "kear has no record of writing it",
     "out.jsonl",
-    files={**KNOWLEDGE, "out.jsonl": "first line\nlast line without newline"},
+    {"out.jsonl": "first line\nlast line without newline"},
 )
-error(
-    "predict",
-    "output is a folder",
-    [*PREDICT[:6], "outdir"],
-    "is a folder",
-    "outdir",
-    files={**KNOWLEDGE, "outdir/x": ""},
-)
-error(
-    "predict",
+bad_predict("output is a folder", model_run("predict", output="outdir"), "is a folder", "outdir", {"outdir/x": ""})
+bad_predict(
     "output is a symbolic link",
-    PREDICT,
+    model_run("predict"),
     "symbolic link",
     "out.jsonl",
-    files={**KNOWLEDGE, "target.jsonl": "", "out.jsonl": lambda p, _: p.symlink_to(p.with_name("target.jsonl"))},
+    {"target.jsonl": "", "out.jsonl": lambda p, _: p.symlink_to(p.with_name("target.jsonl"))},
 )
-error("predict", "batch size negative", [*PREDICT, "--batch-size", "-3"], "batch-size", None, files=KNOWLEDGE)
-error(
-    "predict",
-    "raw records and the index not here",
-    [*PREDICT, "conceptnet.index=gone"],
-    "gone",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
+bad_predict("batch size negative", model_run("predict", "--batch-size", "-3"), "batch-size")
+bad_predict(
+    "raw records and the index not here", model_run("predict", "conceptnet.index=gone"), "gone", None, QUESTIONS_FILE
 )
-error(
-    "predict", "an override that is not a setting", [*PREDICT, "batch_size=lots"], "batch_size", None, files=KNOWLEDGE
-)
+bad_predict("an override that is not a setting", model_run("predict", "batch_size=lots"), "batch_size")
 
 
 def finished_predict(path: Path, places: dict[str, str]) -> None:
-    """A first run of PREDICT, finished, in the case's folder (the current directory)."""
-    assert main([*_argv(PREDICT, path.parent, places), "--no-progress"]) == 0
+    """A first run of ``kear predict``, finished, in the case's folder (the current directory)."""
+    assert main([*_argv(model_run("predict"), path.parent, places), "--no-progress"]) == 0
 
 
 ok(
     "predict",
     "output replaced when asked",
-    [*PREDICT, "--overwrite"],
-    lambda f: len(read_jsonl(f / "out.jsonl")) == 12 or pytest.fail("not replaced"),
+    model_run("predict", "--overwrite"),
+    has_lines("out.jsonl", 12, "not replaced"),
     "out.jsonl",
     ".out.jsonl.kear.json",
     files={**KNOWLEDGE, "out.jsonl": "someone's notes\n"},
@@ -951,8 +758,8 @@ ok(
 ok(
     "predict",
     "a second run continues and adds nothing",
-    PREDICT,
-    lambda f: len(read_jsonl(f / "out.jsonl")) == 12 or pytest.fail("lines doubled"),
+    model_run("predict"),
+    has_lines("out.jsonl", 12, "lines doubled"),
     "out.jsonl",
     ".out.jsonl.kear.json",
     files={**KNOWLEDGE, "first run": finished_predict},
@@ -961,105 +768,38 @@ ok(
 # --------------------------------------------------------------------------------------------- kear ensemble
 
 PRED = {"id": "q1", "labels": ["A", "B"], "scores": [0.0, -1.0], "answer": "A"}
+ENSEMBLE = ["ensemble", "a.jsonl", "b.jsonl", "--output", "e.jsonl"]
 
 
-def members(*rows: dict, second: list[dict] | None = None) -> dict:
+def members(*rows: dict, second: list[object] | None = None) -> dict:
     return {"a.jsonl": lines(*rows), "b.jsonl": lines(*(second or rows))}
 
 
-ENSEMBLE = ["ensemble", "a.jsonl", "b.jsonl", "--output", "e.jsonl"]
-error(
-    "ensemble", "one member", ["ensemble", "a.jsonl", "--output", "e.jsonl"], "at least two", None, files=members(PRED)
+def bad_ensemble(name: str, argv: list[str], message: str, names: str | None = None) -> None:
+    """``kear ensemble`` where both members (a.jsonl, b.jsonl) hold :data:`PRED`: an error."""
+    error("ensemble", name, argv, message, names, files=members(PRED))
+
+
+def bad_member(name: str, row: object, message: str, names: str | None = "b.jsonl:1") -> None:
+    """``kear ensemble`` of a.jsonl (:data:`PRED`) and b.jsonl (``row``, a JSON line or the text of one): an error."""
+    error("ensemble", name, ENSEMBLE, message, names, files=members(PRED, second=[row]))
+
+
+bad_ensemble("one member", ["ensemble", "a.jsonl", "--output", "e.jsonl"], "at least two")
+bad_ensemble(
+    "member missing", ["ensemble", "a.jsonl", "gone.jsonl", "--output", "e.jsonl"], "no such file", "gone.jsonl"
 )
-error(
-    "ensemble",
-    "member missing",
-    ["ensemble", "a.jsonl", "gone.jsonl", "--output", "e.jsonl"],
-    "no such file",
-    "gone.jsonl",
-    files=members(PRED),
-)
-error("ensemble", "member invalid JSON", ENSEMBLE, "invalid JSON", "b.jsonl:1", files=members(PRED, second=["{oops"]))  # type: ignore[list-item]
-error(
-    "ensemble",
-    "member without scores",
-    ENSEMBLE,
-    "scores",
-    "b.jsonl:1",
-    files=members(PRED, second=[{"id": "q1", "labels": ["A", "B"]}]),
-)
-error(
-    "ensemble",
-    "scores of the wrong length",
-    ENSEMBLE,
-    "same length",
-    "b.jsonl:1",
-    files=members(PRED, second=[{**PRED, "scores": [0.0]}]),
-)
-error(
-    "ensemble",
-    "a NaN score (not JSON)",
-    ENSEMBLE,
-    "invalid JSON",
-    "b.jsonl:1",
-    files=members(PRED, second=[{**PRED, "scores": [0.0, float("nan")]}]),
-)
-error(
-    "ensemble",
-    "a score of 1e999 (infinite)",
-    ENSEMBLE,
-    "invalid JSON",
-    "b.jsonl:1",
-    files={"a.jsonl": lines(PRED), "b.jsonl": '{"id": "q1", "labels": ["A", "B"], "scores": [0, 1e999]}\n'},
-)
-error(
-    "ensemble",
-    "a score that is the text nan",
-    ENSEMBLE,
-    "finite numbers",
-    "b.jsonl:1",
-    files=members(PRED, second=[{**PRED, "scores": [0.0, "nan"]}]),
-)
-error(
-    "ensemble",
-    "a line that is a list",
-    ENSEMBLE,
-    "JSON object",
-    "b.jsonl:1",
-    files={"a.jsonl": lines(PRED), "b.jsonl": "[1, 2]\n"},
-)
-error(
-    "ensemble",
-    "a score that is a word",
-    ENSEMBLE,
-    "finite numbers",
-    "b.jsonl:1",
-    files=members(PRED, second=[{**PRED, "scores": [0.0, "high"]}]),
-)
-error(
-    "ensemble",
-    "answer not a label",
-    ENSEMBLE,
-    "answer",
-    "b.jsonl:1",
-    files=members(PRED, second=[{**PRED, "answer": "Z"}]),
-)
-error(
-    "ensemble",
-    "members of other records",
-    ENSEMBLE,
-    "score different records",
-    None,
-    files=members(PRED, second=[{**PRED, "id": "q9"}]),
-)
-error(
-    "ensemble",
-    "members with other labels",
-    ENSEMBLE,
-    "has labels",
-    None,
-    files=members(PRED, second=[{**PRED, "labels": ["X", "Y"], "answer": "X"}]),
-)
+bad_member("member invalid JSON", "{oops", "invalid JSON")
+bad_member("member without scores", {"id": "q1", "labels": ["A", "B"]}, "scores")
+bad_member("scores of the wrong length", {**PRED, "scores": [0.0]}, "same length")
+bad_member("a NaN score (not JSON)", {**PRED, "scores": [0.0, float("nan")]}, "invalid JSON")
+bad_member("a score of 1e999 (infinite)", '{"id": "q1", "labels": ["A", "B"], "scores": [0, 1e999]}', "invalid JSON")
+bad_member("a score that is the text nan", {**PRED, "scores": [0.0, "nan"]}, "finite numbers")
+bad_member("a line that is a list", "[1, 2]", "JSON object")
+bad_member("a score that is a word", {**PRED, "scores": [0.0, "high"]}, "finite numbers")
+bad_member("answer not a label", {**PRED, "answer": "Z"}, "answer")
+bad_member("members of other records", {**PRED, "id": "q9"}, "score different records", None)
+bad_member("members with other labels", {**PRED, "labels": ["X", "Y"], "answer": "X"}, "has labels", None)
 error("ensemble", "duplicate ids in a member", ENSEMBLE, "duplicate", "a.jsonl:2", files=members(PRED, PRED))
 error(
     "ensemble",
@@ -1069,33 +809,16 @@ error(
     "a.jsonl",
     files={"a.jsonl": "", "b.jsonl": lines(PRED)},
 )
-error("ensemble", "weighted without dev", [*ENSEMBLE, "--method", "weighted"], "needs --dev", None, files=members(PRED))
-error(
-    "ensemble",
-    "dev files for another method",
-    [*ENSEMBLE, "--dev", "a.jsonl", "b.jsonl"],
-    "--dev is for",
-    None,
-    files=members(PRED),
+bad_ensemble("weighted without dev", [*ENSEMBLE, "--method", "weighted"], "needs --dev")
+bad_ensemble("dev files for another method", [*ENSEMBLE, "--dev", "a.jsonl", "b.jsonl"], "--dev is for")
+bad_ensemble(
+    "dev files one short", [*ENSEMBLE, "--method", "weighted", "--dev", "a.jsonl"], "development files for 2 members"
 )
-error(
-    "ensemble",
-    "dev files one short",
-    [*ENSEMBLE, "--method", "weighted", "--dev", "a.jsonl"],
-    "development files for 2 members",
-    None,
-    files=members(PRED),
+bad_ensemble(
+    "output is a member", ["ensemble", "a.jsonl", "b.jsonl", "--output", "a.jsonl"], "is also an input", "a.jsonl"
 )
-error(
-    "ensemble",
-    "output is a member",
-    ["ensemble", "a.jsonl", "b.jsonl", "--output", "a.jsonl"],
-    "is also an input",
-    "a.jsonl",
-    files=members(PRED),
-)
-error("ensemble", "no output", ["ensemble", "a.jsonl", "b.jsonl"], "--output", None, files=members(PRED))
-error("ensemble", "unknown method", [*ENSEMBLE, "--method", "median"], "invalid choice", None, files=members(PRED))
+bad_ensemble("no output", ["ensemble", "a.jsonl", "b.jsonl"], "--output")
+bad_ensemble("unknown method", [*ENSEMBLE, "--method", "median"], "invalid choice")
 error(
     "ensemble",
     "models without input",
@@ -1154,10 +877,7 @@ def model_copy(edit: Callable[[dict], None] | None = None, drop: tuple[str, ...]
     """A copy of the trained model folder, its config.json edited (or files left out)."""
 
     def make(path: Path, places: dict[str, str]) -> None:
-        path.mkdir(parents=True)
-        for item in Path(places["model"]).iterdir():
-            if item.name not in drop:
-                (path / item.name).write_bytes(item.read_bytes())
+        copy_folder("model", path, places, drop)
         if edit is not None:
             config = json.loads((path / "config.json").read_text())
             edit(config)
@@ -1167,45 +887,31 @@ def model_copy(edit: Callable[[dict], None] | None = None, drop: tuple[str, ...]
 
 
 def folder_copy(of: str) -> Callable:
-    def make(path: Path, places: dict[str, str]) -> None:
-        path.mkdir(parents=True)
-        for item in Path(places[of]).iterdir():
-            (path / item.name).write_bytes(item.read_bytes())
-
-    return make
+    return lambda path, places: copy_folder(of, path, places)
 
 
-error(
-    "retrieve",
+bad_retrieve(
     "output inside the ConceptNet index",
-    [
-        *retrieve("in.jsonl", "conceptnet.index=conceptnet")[:2],
-        "conceptnet/meta.json",
-        *retrieve("in.jsonl", "conceptnet.index=conceptnet")[3:],
-    ],
+    ["conceptnet.index=conceptnet"],
     "is inside an input folder",
     "conceptnet/meta.json",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "conceptnet": folder_copy("conceptnet")},
+    {"conceptnet": folder_copy("conceptnet")},
+    output="conceptnet/meta.json",
 )
-error(
-    "retrieve",
+bad_retrieve(
     "output is the retrieval cache",
-    [
-        *retrieve("in.jsonl", "cache_dir=cache")[:2],
-        "cache/retrieval.sqlite",
-        *retrieve("in.jsonl", "cache_dir=cache")[3:],
-    ],
+    ["cache_dir=cache"],
     "is also an input",
     "cache/retrieval.sqlite",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "cache/retrieval.sqlite": b"x"},
+    {"cache/retrieval.sqlite": b"x"},
+    output="cache/retrieval.sqlite",
 )
-error(
-    "evaluate",
+bad_evaluate(
     "output inside the model folder",
-    [*EVALUATE[:2], "m", *EVALUATE[3:6], "m/config.json"],
+    model_run("evaluate", model="m", output="m/config.json"),
     "is inside an input folder",
     "m/config.json",
-    files={**EVAL_FILES, "m": model_copy()},
+    {"m": model_copy()},
 )
 error(
     "ensemble",
@@ -1213,21 +919,20 @@ error(
     ["ensemble", "--models", "m", "m", "--input", "in.jsonl", "--output", "m/config.json"],
     "is inside an input folder",
     "m/config.json",
-    files={"in.jsonl": copy_of("knowledge"), "m": model_copy()},
-)
-error(
-    "predict",
-    "overwrite into the model's weights",
-    [*PREDICT[:2], "m", *PREDICT[3:6], "m/model.safetensors", "--overwrite"],
-    "is inside an input folder",
-    "m/model.safetensors",
     files={**KNOWLEDGE, "m": model_copy()},
 )
-error("predict", "output named as a folder", [*PREDICT[:6], "newdir/"], "names a folder", "newdir/", files=KNOWLEDGE)
+bad_predict(
+    "overwrite into the model's weights",
+    model_run("predict", "--overwrite", model="m", output="m/model.safetensors"),
+    "is inside an input folder",
+    "m/model.safetensors",
+    {"m": model_copy()},
+)
+bad_predict("output named as a folder", model_run("predict", output="newdir/"), "names a folder", "newdir/")
 error(
     "retrieve",
     "a failed run leaves no folders made for its output",
-    [*retrieve("bad.jsonl")[:2], "new/deep/o.jsonl", *retrieve("bad.jsonl")[3:]],
+    retrieve("bad.jsonl", output="new/deep/o.jsonl"),
     "invalid JSON",
     "bad.jsonl:1",
     files={"bad.jsonl": "{oops\n"},
@@ -1241,53 +946,33 @@ error(
     files={"run/train_config.yaml": "{}", "run/best/t.jsonl": SAMPLE["questions.jsonl"]},
 )
 bad_train("a kear model as the encoder", ["model.name_or_path={model}"], "is a kear model, not a pretrained encoder")
-error(
-    "evaluate",
+bad_saved_model(
     "a config asking for more layers than the weights hold",
-    [*EVALUATE[:2], "m", *EVALUATE[3:]],
     "weights lack",
-    None,
-    files={**EVAL_FILES, "m": model_copy(lambda c: c["encoder"].update(num_hidden_layers=4))},
+    {"m": model_copy(lambda c: c["encoder"].update(num_hidden_layers=4))},
 )
-error(
-    "evaluate",
+bad_saved_model(
     "a config of another hidden size than the weights",
-    [*EVALUATE[:2], "m", *EVALUATE[3:]],
     r"sizes|m",
-    None,
-    files={**EVAL_FILES, "m": model_copy(lambda c: c["encoder"].update(hidden_size=64))},
+    {"m": model_copy(lambda c: c["encoder"].update(hidden_size=64))},
 )
-error(
-    "evaluate",
+bad_saved_model(
     "a saved max_length beyond the encoder's positions",
-    [*EVALUATE[:2], "m", *EVALUATE[3:]],
     "max_length",
-    None,
-    files={**EVAL_FILES, "m": model_copy(lambda c: c["inputs"].update(max_length=1024))},
+    {"m": model_copy(lambda c: c["inputs"].update(max_length=1024))},
 )
-error(
-    "evaluate",
+bad_saved_model(
     "a tokenizer.json of the wrong shape",
-    [*EVALUATE[:2], "m", *EVALUATE[3:]],
     "tokenizer",
-    None,
-    files={**EVAL_FILES, "m": model_copy(), "m/tokenizer.json": '{"version": "1.0", "garbage": true}'},
+    {"m": model_copy(), "m/tokenizer.json": '{"version": "1.0", "garbage": true}'},
 )
-error(
-    "evaluate",
+bad_saved_model(
     "a model folder without a tokenizer",
-    [*EVALUATE[:2], "m", *EVALUATE[3:]],
     "no tokenizer",
-    None,
-    files={**EVAL_FILES, "m": model_copy(drop=("tokenizer.json", "tokenizer_config.json", "spm.model"))},
+    {"m": model_copy(drop=("tokenizer.json", "tokenizer_config.json", "spm.model"))},
 )
-error(
-    "index",
-    "conceptnet over a dictionary index",
-    [*INDEX, "dump.csv", "--output", "dx"],
-    "another kind of kear index",
-    "dx",
-    files={"dump.csv": SAMPLE["conceptnet-assertions.csv"], "dx": folder_copy("dictionary")},
+bad_index_output(
+    "conceptnet over a dictionary index", "dx", "another kind of kear index", "dx", {"dx": folder_copy("dictionary")}
 )
 error("retrieve", "input is /dev/null", retrieve("/dev/null"), "holds no records", "/dev/null")
 error(
@@ -1298,46 +983,11 @@ error(
     "fifo",
     files={"fifo": lambda p, _: _fifo_with(p, b"")},
 )
-error(
-    "retrieve",
-    "a settings file with a key twice",
-    [*retrieve("in.jsonl"), "--config", "c.yaml"],
-    "duplicate key",
-    "c.yaml:3",
-    files={"in.jsonl": SAMPLE["questions.jsonl"], "c.yaml": "examples:\n  top_k: 1\n  top_k: 2\n"},
-)
-error(
-    "retrieve",
-    "relations none of which the index has",
-    retrieve("in.jsonl", "conceptnet.relations=[NotARelation]"),
-    "conceptnet.relations",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "--sources empty",
-    [*retrieve("in.jsonl"), "--sources", ""],
-    "--sources",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "retrieve",
-    "--sources with a source twice",
-    [*retrieve("in.jsonl"), "--sources", "conceptnet,conceptnet"],
-    "--sources",
-    None,
-    files={"in.jsonl": SAMPLE["questions.jsonl"]},
-)
-error(
-    "ensemble",
-    "members that disagree on the answer",
-    ENSEMBLE,
-    "has answer B",
-    None,
-    files=members(PRED, second=[{**PRED, "answer": "B"}]),
-)
+bad_config("a settings file with a key twice", "examples:\n  top_k: 1\n  top_k: 2\n", "duplicate key", "c.yaml:3")
+bad_retrieve("relations none of which the index has", ["conceptnet.relations=[NotARelation]"], "conceptnet.relations")
+bad_retrieve("--sources empty", ["--sources", ""], "--sources")
+bad_retrieve("--sources with a source twice", ["--sources", "conceptnet,conceptnet"], "--sources")
+bad_member("members that disagree on the answer", {**PRED, "answer": "B"}, "has answer B", None)
 
 
 def _fifo_with(path: Path, data: bytes) -> None:
@@ -1356,27 +1006,28 @@ def _fifo_with(path: Path, data: bytes) -> None:
 
 # ------------------------------------------------------------------------------------------------ kear demo
 
-DEMO = ["demo", "--workdir", "work", "model={encoder}", "epochs=1", "seeds=[1]", "max_length=48"]
-error("demo", "unknown setting", [*DEMO, "epoch=1"], "epoch", None)
-error("demo", "no seeds", [*DEMO, "seeds=[]"], "seeds", None)
-error("demo", "zero epochs", [*DEMO, "epochs=0"], "epochs", None)
+
+def demo(*extra: str, workdir: str = "work") -> list[str]:
+    """The command line of ``kear demo``: one short run of the tiny encoder."""
+    return ["demo", "--workdir", workdir, "model={encoder}", "epochs=1", "seeds=[1]", "max_length=48", *extra]
+
+
+error("demo", "unknown setting", demo("epoch=1"), "epoch", None)
+error("demo", "no seeds", demo("seeds=[]"), "seeds", None)
+error("demo", "zero epochs", demo("epochs=0"), "epochs", None)
 error(
-    "demo",
-    "workdir is a file",
-    [*DEMO[:2], "notes.txt", *DEMO[3:]],
-    "is not a folder",
-    "notes.txt",
-    files={"notes.txt": "keep"},
+    "demo", "workdir is a file", demo(workdir="notes.txt"), "is not a folder", "notes.txt", files={"notes.txt": "keep"}
 )
 error(
     "demo",
     "workdir of other files",
-    [*DEMO[:2], "mine", *DEMO[3:]],
+    demo(workdir="mine"),
     "holds files kear did not write",
     "mine",
     files={"mine/train.knowledge.jsonl": "mine"},
 )
-error("demo", "model missing", [*DEMO, "model=./gone"], "gone", None)
+error("demo", "model missing", demo("model=./gone"), "gone", None)
+
 
 # -------------------------------------------------------------------------------------------------- the runs
 

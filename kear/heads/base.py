@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from retrieval.settings import check_int
+
 from .ops import pool
 
 
@@ -46,6 +48,12 @@ def register_head(cls: type[Head]) -> type[Head]:
     """Class decorator: make a head available by its ``name``."""
     HEADS[cls.name] = cls
     return cls
+
+
+def check_counts(settings: object, *keys: str) -> None:
+    """Raise :class:`SettingError` unless each of the ``keys`` of ``settings`` (slots, heads...) is an integer >= 1."""
+    for key in keys:
+        check_int(getattr(settings, key), key, 1)
 
 
 class ResidualMemoryHead(Head):

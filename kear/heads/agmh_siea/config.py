@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retrieval.settings import check_int, check_number
+from retrieval.settings import check_number
+
+from ..base import check_counts
 
 
 @dataclass
@@ -30,8 +32,6 @@ class SIEASettings:
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        check_int(self.memories, "memories", 1)
-        check_int(self.slots, "slots", 1)
-        check_int(self.descriptors, "descriptors", 1)
+        check_counts(self, "memories", "slots", "descriptors")
         check_number(self.dispersion_weight, "dispersion_weight", minimum=0)
         check_number(self.eps, "eps", above=0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retrieval.settings import check_choice, check_int, check_number
+from retrieval.settings import check_choice, check_number
+
+from ..base import check_counts
 
 # the poolings of kear.heads.ops.pool
 POOLINGS = ("mean", "first")
@@ -30,7 +32,6 @@ class EANetSettings:
     eps: float = 1e-6
 
     def __post_init__(self) -> None:
-        check_int(self.slots, "slots", 1)
-        check_int(self.heads, "heads", 1)
+        check_counts(self, "slots", "heads")
         check_choice(self.pooling, "pooling", POOLINGS)
         check_number(self.eps, "eps", above=0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retrieval.settings import check_choice, check_int, check_number
+from retrieval.settings import check_choice, check_number
+
+from ..base import check_counts
 
 # the poolings of kear.heads.ops.pool
 POOLINGS = ("mean", "first")
@@ -31,7 +33,6 @@ class SelfAttentionSettings:
     pooling: str = "first"
 
     def __post_init__(self) -> None:
-        check_int(self.heads, "heads", 1)
-        check_int(self.feedforward, "feedforward", 1)
+        check_counts(self, "heads", "feedforward")
         check_number(self.dropout, "dropout", minimum=0, below=1)
         check_choice(self.pooling, "pooling", POOLINGS)
