@@ -6,8 +6,9 @@ Names are imported on first use, so taking a :class:`Record` or an error class l
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -96,13 +97,4 @@ if TYPE_CHECKING:
     from .source import Knowledge, KnowledgeSource, Segment, default_segments, register, segments, sources
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'retrieval' has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # once found, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -26,6 +26,8 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     from .records import Choice, Record
 
@@ -110,8 +112,9 @@ class KnowledgeSource(ABC):
     """One kind of retrieved knowledge.
 
     Subclasses set ``name`` (used in ``--sources`` and as their settings section), ``config_class`` (the
-    settings dataclass of that section), ``segments`` (the knowledge they add to inputs) and ``order`` (when
-    they run), open their index lazily, and annotate records in batches.
+    settings dataclass of that section), ``segments`` (the knowledge they add to inputs), ``order`` (when they
+    run) and ``reads`` (the settings that name their indexes or corpora), open their index lazily, and annotate
+    records in batches.
     """
 
     name: ClassVar[str]
@@ -123,13 +126,24 @@ class KnowledgeSource(ABC):
     # Part of the default ``sources`` (KEAR's recipe): a source added later is used only when named.
     default: ClassVar[bool] = False
 
+    # The settings that name the files and folders the source reads (a path or a list of paths), each required,
+    # and how to make them when they are not set.
+    reads: ClassVar[tuple[str, ...]] = ()
+    how_to_build: ClassVar[str] = ""
+
     def __init__(self, config: Any) -> None:
         self.config = config
+        for key in self.reads:
+            value = getattr(config, key)
+            if not value:
+                state = "empty" if isinstance(value, list) else "not set"
+                raise ConfigError(f"{self.name}.{key} is {state}: {self.how_to_build}")
 
-    @staticmethod
-    def read_paths(config: Any) -> list[str]:
+    @classmethod
+    def read_paths(cls, config: Any) -> list[str]:
         """The files and folders this source reads with settings ``config`` (what an output must not be)."""
-        return []
+        values = [getattr(config, key) for key in cls.reads]
+        return [path for value in values for path in (value if isinstance(value, list) else [value]) if path]
 
     def fingerprint(self) -> str:
         """Identity of this source's settings and data: cached results are reused only when it matches."""

@@ -41,34 +41,14 @@ def retrieve(config: Path, source: Path | str, output: Path | str, *extra: str) 
 
 
 def test_index_commands(tmp_path: Path) -> None:
-    assert (
-        main(
-            [
-                "index",
-                "conceptnet",
-                str(sample_file("conceptnet-assertions.csv")),
-                "--output",
-                str(tmp_path / "conceptnet"),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    assert (tmp_path / "conceptnet" / "meta.json").is_file()
-    assert (
-        main(
-            [
-                "index",
-                "wiktionary",
-                str(sample_file("kaikki-english.jsonl")),
-                "--output",
-                str(tmp_path / "wk"),
-                "-q",
-            ]
-        )
-        == 0
-    )
-    assert (tmp_path / "wk" / "dictionary.sqlite").is_file()
+    # (kind, dump, output folder, quiet flag, the file the index must hold)
+    for kind, dump, output, quiet, made in [
+        ("conceptnet", "conceptnet-assertions.csv", "conceptnet", "--no-progress", "meta.json"),
+        ("wiktionary", "kaikki-english.jsonl", "wk", "-q", "dictionary.sqlite"),
+    ]:
+        argv = ["index", kind, str(sample_file(dump)), "--output", str(tmp_path / output), quiet]
+        assert main(argv) == 0
+        assert (tmp_path / output / made).is_file()
 
 
 def test_retrieve_writes_every_record_and_a_rerun_is_cached(config_file: Path, tmp_path: Path, caplog) -> None:

@@ -62,17 +62,11 @@ class ConceptNetSource(KnowledgeSource):
     order = 0  # first: it may ground the question concept that the dictionary then defines
     default = True
 
-    @staticmethod
-    def read_paths(config: ConceptNetConfig) -> list[str]:
-        return [config.index] if config.index else []
+    reads = ("index",)
+    how_to_build = "build one with 'kear index conceptnet DUMP' and point conceptnet.index to it"
 
     def __init__(self, config: ConceptNetConfig) -> None:
         super().__init__(config)
-        if not config.index:
-            raise ConfigError(
-                "conceptnet.index is not set: build one with 'kear index conceptnet DUMP' and point conceptnet.index "
-                "to it"
-            )
         self.data_identity()  # a conceptnet.index that is no index is said at once, before other sources' settings
 
     def data_identity(self) -> str:

@@ -42,16 +42,11 @@ class DictionarySource(KnowledgeSource):
     order = 10
     default = True
 
-    @staticmethod
-    def read_paths(config: DictionaryConfig) -> list[str]:
-        return list(config.indexes)
+    reads = ("indexes",)
+    how_to_build = "build one with 'kear index wiktionary DUMP' and list it there"
 
     def __init__(self, config: DictionaryConfig) -> None:
         super().__init__(config)
-        if not config.indexes:
-            raise ConfigError(
-                "dictionary.indexes is empty: build one with 'kear index wiktionary DUMP' and list it there"
-            )
         self.data_identity()  # a folder that is no index is said at once, before other sources' settings
 
     def data_identity(self) -> list[str]:

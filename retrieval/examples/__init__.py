@@ -78,14 +78,11 @@ class ExamplesSource(KnowledgeSource):
     order = 20
     default = True
 
-    @staticmethod
-    def read_paths(config: ExamplesConfig) -> list[str]:
-        return list(config.corpora)
+    reads = ("corpora",)
+    how_to_build = "list the training files to retrieve examples from"
 
     def __init__(self, config: ExamplesConfig) -> None:
         super().__init__(config)
-        if not config.corpora:
-            raise ConfigError("examples.corpora is empty: list the training files to retrieve examples from")
         if config.backend not in BACKENDS:
             raise ConfigError(f"examples.backend '{config.backend}' is not one of {', '.join(BACKENDS)}")
 

@@ -6,8 +6,8 @@ answer (``vorlish AtLocation tembrook``), while the other choices only have edge
 Wiktionary extract defines every word. Concepts never repeat across the training, development and test parts,
 so what a model learns is to read the knowledge, not the answers.
 
-``python -m retrieval.data.demo FOLDER`` writes the files; the package ships them in ``data/demo``, and a test
-checks that they are what this module generates.
+``python -m retrieval.data.make_demo [FOLDER]`` writes the files (by default over the shipped ones, in
+``retrieval/data/demo/``); a test checks that the shipped files are what this module generates.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
+from . import DEMO_DIR
+
 _ONSETS = [
     "b",
     "br",
@@ -207,14 +208,6 @@ def write(folder: str | Path, data: DemoData | None = None) -> Path:
     (folder / "conceptnet-assertions.csv").write_text("\n".join(data.conceptnet) + "\n", encoding="utf-8")
     (folder / "kaikki.jsonl").write_text("\n".join(data.kaikki) + "\n", encoding="utf-8")
     return folder
-
-
-def demo_file(name: str) -> Path:
-    """Path of a shipped demo file, e.g. ``demo_file("train.jsonl")``."""
-    path = DEMO_DIR / name
-    if not path.is_file():
-        raise FileNotFoundError(f"no shipped demo file {name!r} in {DEMO_DIR}")
-    return path
 
 
 if __name__ == "__main__":
