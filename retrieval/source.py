@@ -11,7 +11,7 @@ captions model cards and names study conditions from these declarations alone, s
 (or, outside this package, a registered class) and no edit anywhere else.
 
 Sources are found without importing them by hand: every sub-package of :mod:`retrieval` that registers one, and
-every entry point of the group ``kear.sources`` (a module that registers one when imported).
+every entry point of the group ``kear_sources`` (a module that registers one when imported).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def sources() -> dict[str, type[KnowledgeSource]]:
         for module in pkgutil.iter_modules(package.__path__):
             if module.ispkg:
                 import_module(f"{__package__}.{module.name}")
-        for entry in entry_points(group="kear.sources"):
+        for entry in entry_points(group="kear_sources"):
             entry.load()
     return dict(sorted(_SOURCES.items(), key=lambda item: item[1].order))
 
