@@ -115,23 +115,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _accuracy_text(value: float | None) -> str:
-    return "n/a (no answers)" if value is None or value != value else f"{value:.4f}"
+    """An accuracy as logged: four decimals, or why there is none (``None``: no record had an answer)."""
+    return "n/a (no answers)" if value is None else f"{value:.4f}"
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from retrieval import read_records
-    from retrieval.io import check_output
 
     from .evaluation import accuracy_of, write_predictions
-    from .modeling import load_model
-    from .prediction import predict_records, retrieval_config
+    from .prediction import load_model_for_output, predict_records
 
-    if args.output and args.output != "-":
-        check_output(args.output, [args.input, args.model])  # before any work
-    model, tokenizer = load_model(args.model)
-    settings = retrieval_config(model, args.overrides)
-    if args.output and args.output != "-" and settings is not None:
-        check_output(args.output, settings.read_paths())
+    # the output is checked before any work; write_predictions locks it when it writes (atomically, at the end)
+    model, tokenizer = load_model_for_output(args.model, args.output, [args.input, args.model], args.overrides)
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     records = read_records(args.input, split=args.split, policy=policy)
     predictions = predict_records(

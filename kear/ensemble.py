@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from retrieval.errors import DataError, KearError
 from retrieval.io import check_output, iter_json_lines
 
@@ -32,49 +34,25 @@ METHODS = ("mean-prob", "mean-logit", "vote", "weighted")
 def read_predictions(path: str | Path) -> list[Prediction]:
     """Prediction lines as written by ``kear predict``, ``kear evaluate`` or ``kear ensemble``.
 
-    ``scores`` are what counts (``prediction`` and ``probabilities`` are derived from them again). They are
-    normalised to log-probabilities (log-softmax) whatever their scale, so that raw logits, from an older file or
-    another tool, stand for the same distribution and combine like any other member.
+    Each line is read by :meth:`Prediction.from_dict`: ``scores`` are what counts, normalised to log-probabilities
+    (log-softmax) whatever their scale, so that raw logits, from an older file or another tool, stand for the same
+    distribution and combine like any other member. A bad line, a duplicate id or an empty file is a
+    :class:`DataError` naming the file (and line).
+
+    Args:
+        path: the prediction file (JSONL; ``-`` for stdin).
     """
     out: list[Prediction] = []
     seen: dict[str, int] = {}
     for number, line in iter_json_lines(path):
-        try:
-            if not isinstance(line, dict):
-                raise ValueError("expected a JSON object")
-            labels, scores = line["labels"], line["scores"]
-            if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
-                raise ValueError("'labels' must be a list of non-empty strings")
-            if not isinstance(scores, list) or not all(_finite(score) for score in scores):
-                raise ValueError(f"'scores' must be a list of finite numbers, got {str(scores)[:80]}")
-            if len(labels) != len(scores) or len(labels) < 2:
-                raise ValueError("'labels' and 'scores' must have the same length, at least 2")
-            if len(set(labels)) != len(labels):
-                raise ValueError(f"duplicate labels {labels}")
-            answer = line.get("answer")
-            if answer is not None and answer not in labels:
-                raise ValueError(f"answer '{answer}' is not one of the labels {labels}")
-            texts = line.get("choices")
-            if texts is not None and (not isinstance(texts, list) or len(texts) != len(labels)):
-                raise ValueError("'choices' must be a list as long as 'labels'")
-            identifier = line["id"]
-            if not isinstance(identifier, (str, int)) or isinstance(identifier, bool) or str(identifier) == "":
-                raise ValueError("'id' must be a non-empty string or a number")
-            if str(identifier) in seen:
-                raise ValueError(f"duplicate id '{identifier}' (first on line {seen[str(identifier)]})")
-            seen[str(identifier)] = number
-            out.append(Prediction(str(identifier), labels, [float(x) for x in scores], answer, texts))
-        except (KeyError, TypeError, ValueError) as error:
-            missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-            raise DataError(path, number, missing) from None
+        prediction = Prediction.from_dict(line, path, number)
+        if prediction.id in seen:
+            raise DataError(path, number, f"duplicate id '{prediction.id}' (first on line {seen[prediction.id]})")
+        seen[prediction.id] = number
+        out.append(prediction)
     if not out:
         raise DataError(path, None, "holds no predictions")
     return out
-
-
-def _finite(value: object) -> bool:
-    """A score: a number (not a bool, not text) that is neither infinite nor NaN."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def align(members: Sequence[Sequence[Prediction]], names: Sequence[str]) -> list[list[Prediction]]:
@@ -146,23 +124,109 @@ def combine(
     return out
 
 
+def weight_grid(members: int, step: float = 0.1) -> list[list[float]]:
+    """Every way to share 1 among ``members`` weights in multiples of ``step``, in the order they are searched.
+
+    Args:
+        members: how many weights.
+        step: the grid's step; ``1 / step`` should be a whole number.
+    """
+    units = round(1 / step)
+    grid = []
+    for split in itertools.combinations(range(units + members - 1), members - 1):
+        cuts = [-1, *split, units + members - 1]
+        grid.append([(cuts[i + 1] - cuts[i] - 1) / units for i in range(members)])
+    return grid
+
+
+def _score_grid(
+    members: Sequence[Sequence[Prediction]], known: list[int], answers: np.ndarray, grid: list[list[float]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each grid point, at once with numpy: how many answers its weighted ensemble gets right, the likelihood
+    of the answers (up to rounding), and whether rounding could change the count (two choices within a hair).
+
+    Args:
+        members: aligned predictions.
+        known: the positions of the records with an answer.
+        answers: their answers' choice indices.
+        grid: the weights to score (:func:`weight_grid`).
+    """
+    width = max(len(members[0][r].labels) for r in known)
+    # each member's probabilities on the records with an answer; a record's missing choices (fewer than the widest)
+    # have none, and are left out through ``real``
+    probabilities = np.zeros((len(members), len(known), width))
+    for m, member in enumerate(members):
+        for i, r in enumerate(known):
+            probabilities[m, i, : len(member[r].labels)] = member[r].probabilities
+    real = np.arange(width) < np.array([len(members[0][r].labels) for r in known])[:, None]
+    correct = np.zeros(len(grid), dtype=np.int64)
+    likelihood = np.zeros(len(grid))
+    unsure = np.zeros(len(grid), dtype=bool)
+    block = max(1, 2_000_000 // probabilities[0].size)  # grid points at a time: a few tens of MB of floats
+    for start in range(0, len(grid), block):
+        part = slice(start, start + block)
+        weights = np.array(grid[part])
+        # the same operations in the same order as combine's, so each probability is the very same float
+        combined = weights[:, 0, None, None] * probabilities[0]
+        for m in range(1, len(members)):
+            combined = combined + weights[:, m, None, None] * probabilities[m]
+        combined = combined / np.array([sum(w) for w in grid[part]])[:, None, None]
+        ranked = np.where(real, combined, -1.0)
+        correct[part] = (ranked.argmax(axis=-1) == answers).sum(axis=-1)
+        if width > 1:  # two different choices this close may come out tied, or the other way, in combine's logs
+            top = np.sort(ranked, axis=-1)[..., -2:]
+            gap = top[..., 1] - top[..., 0]
+            unsure[part] = ((gap > 0) & (gap <= 1e-9 * top[..., 1])).any(axis=-1)
+        # combine's scores: the log of each probability (-1e30 for 0), normalised to log-probabilities
+        with np.errstate(divide="ignore"):
+            scores = np.where(real, np.where(combined > 0, np.log(combined), -1e30), -np.inf)
+        peak = scores.max(axis=-1, keepdims=True)
+        normaliser = peak[..., 0] + np.log(np.exp(scores - peak).sum(axis=-1))
+        picked = np.take_along_axis(scores, answers[None, :, None], axis=-1)[..., 0]
+        likelihood[part] = (picked - normaliser).sum(axis=-1)
+    return correct, likelihood, unsure
+
+
 def search_weights(members: Sequence[Sequence[Prediction]], step: float = 0.1) -> list[float]:
     """Weights (summing to 1, on a grid of ``step``) that maximise the weighted ensemble's accuracy on
-    development predictions; among equally accurate ones, the one with the highest likelihood of the answers."""
-    if not any(p.answer is not None for p in members[0]):
+    development predictions; among equally accurate ones, the one with the highest likelihood of the answers (of
+    equal ones, the first in :func:`weight_grid`'s order).
+
+    The whole grid (1001 points for five members) is scored at once with numpy; the few points whose place rounding
+    could decide (two choices within a hair of each other, likelihoods within a hair of the best) are scored again
+    exactly as :func:`combine` combines, so the weights are those that combining point by point finds.
+
+    Args:
+        members: aligned development predictions (see :func:`align`), with answers.
+        step: the grid's step.
+    """
+    known = [r for r, p in enumerate(members[0]) if p.answer is not None]
+    if not known:
         raise KearError("searching ensemble weights needs development predictions with answers")
-    units = round(1 / step)
-    best, best_key = None, None
-    for split in itertools.combinations(range(units + len(members) - 1), len(members) - 1):
-        cuts = [-1, *split, units + len(members) - 1]
-        weights = [(cuts[i + 1] - cuts[i] - 1) / units for i in range(len(members))]
-        combined = combine(members, "weighted", weights)
-        known = [p for p in combined if p.answer is not None]
-        likelihood = sum(p.scores[p.labels.index(p.answer)] for p in known)
-        key = (accuracy_of(combined), likelihood)
-        if best_key is None or key > best_key:
-            best, best_key = weights, key
-    return best
+    grid = weight_grid(len(members), step)
+    answers = np.array([members[0][r].labels.index(members[0][r].answer) for r in known])
+    correct, likelihood, unsure = _score_grid(members, known, answers, grid)
+    exact: dict[int, tuple[int, float]] = {}
+
+    def score(point: int) -> tuple[int, float]:
+        """A grid point's number of correct answers and likelihood, exactly as combining with its weights gives."""
+        if point not in exact:
+            everything = combine(members, "weighted", grid[point])
+            combined = [everything[r] for r in known]
+            hits = sum(p.index == a for p, a in zip(combined, answers.tolist()))
+            exact[point] = (hits, sum(p.scores[p.labels.index(p.answer)] for p in combined))
+            correct[point], likelihood[point] = exact[point]
+        return exact[point]
+
+    for point in np.flatnonzero(unsure).tolist():
+        score(point)
+    # the number of correct answers orders the points as their accuracy does (the same records count for each)
+    best = np.flatnonzero(correct == correct.max())
+    tolerance = 1e-9 * (len(known) + abs(float(likelihood[best].max())))
+    close = best[likelihood[best] >= likelihood[best].max() - tolerance].tolist()
+    if len(close) == 1:
+        return grid[close[0]]
+    return grid[max(close, key=lambda point: (score(point), -point))]
 
 
 @dataclass
@@ -172,11 +236,6 @@ class EnsembleReport:
     members: dict[str, float | None] = field(default_factory=dict)
     ensemble: float | None = None
     weights: list[float] | None = None
-
-
-def _accuracy(predictions: Sequence[Prediction]) -> float | None:
-    value = accuracy_of(predictions)
-    return None if value != value else value
 
 
 def check_request(method: str, members: int, dev_paths: Sequence[str | Path] | None = None) -> None:
@@ -219,11 +278,11 @@ def ensemble_files(
         check_output(output, inputs)
     names = [str(p) for p in paths]
     members = align([read_predictions(p) for p in paths], names)
-    report = EnsembleReport(members={name: _accuracy(m) for name, m in zip(names, members)})
+    report = EnsembleReport(members={name: accuracy_of(m) for name, m in zip(names, members)})
     weights = None
     if method == "weighted":
         weights = search_weights(align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths]))
     combined = combine(members, method, weights)
-    report.ensemble, report.weights = _accuracy(combined), weights
+    report.ensemble, report.weights = accuracy_of(combined), weights
     write_predictions(output, combined, inputs=inputs)
     return report

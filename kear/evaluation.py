@@ -13,14 +13,19 @@ A prediction line, the same from ``kear predict``, ``kear evaluate`` and ``kear 
   log of its combined distribution; ``logsumexp(scores) == 0``;
 * ``probabilities``: ``exp(scores)``, summing to 1.
 
+Lines are written by :meth:`Prediction.to_dict` and read by :meth:`Prediction.from_dict`, and by nothing else.
 Reading lines back, scores on any other scale (raw logits from an older file or another tool) are normalised to
 log-probabilities (log-softmax): that keeps the distribution they stand for and the prediction, so files of any
 origin combine alike.
+
+Accuracy is counted over the predictions whose answer is known, in :class:`AnswerTally`; with no answer known it
+is ``None`` (never ``nan``).
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from retrieval.errors import DataError
 from retrieval.io import write_json_lines
 
 from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler
@@ -70,6 +76,7 @@ class Prediction:
         return [math.exp(s) for s in self.scores]
 
     def to_dict(self) -> dict[str, Any]:
+        """The prediction line (see this module's docstring): what every command writes, in this key order."""
         out: dict[str, Any] = {"id": self.id, "prediction": self.prediction}
         if self.texts is not None:
             out["prediction_text"] = self.texts[self.index]
@@ -78,6 +85,53 @@ class Prediction:
             out["choices"] = self.texts
         out.update(scores=self.scores, probabilities=self.probabilities)
         return out
+
+    @classmethod
+    def from_dict(cls, line: object, path: str | Path = "<prediction>", number: int | None = None) -> Prediction:
+        """A prediction from one line as :meth:`to_dict` writes it (or another tool, with at least ``id``,
+        ``labels`` and ``scores``).
+
+        ``scores`` are what counts: ``prediction`` and ``probabilities`` are derived from them again, so they are not
+        read. Scores on any scale are kept as their log-softmax (see :class:`Prediction`).
+
+        Args:
+            line: the line's JSON value.
+            path: the file it is from, for the error.
+            number: its 1-based line number in that file, for the error.
+
+        Raises:
+            DataError: one line naming ``path`` and ``number``: what is wrong with the line.
+        """
+        try:
+            if not isinstance(line, dict):
+                raise ValueError("expected a JSON object")
+            labels, scores = line["labels"], line["scores"]
+            if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
+                raise ValueError("'labels' must be a list of non-empty strings")
+            if not isinstance(scores, list) or not all(_finite(score) for score in scores):
+                raise ValueError(f"'scores' must be a list of finite numbers, got {str(scores)[:80]}")
+            if len(labels) != len(scores) or len(labels) < 2:
+                raise ValueError("'labels' and 'scores' must have the same length, at least 2")
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"duplicate labels {labels}")
+            answer = line.get("answer")
+            if answer is not None and answer not in labels:
+                raise ValueError(f"answer '{answer}' is not one of the labels {labels}")
+            texts = line.get("choices")
+            if texts is not None and (not isinstance(texts, list) or len(texts) != len(labels)):
+                raise ValueError("'choices' must be a list as long as 'labels'")
+            identifier = line["id"]
+            if not isinstance(identifier, (str, int)) or isinstance(identifier, bool) or str(identifier) == "":
+                raise ValueError("'id' must be a non-empty string or a number")
+        except (KeyError, TypeError, ValueError) as error:
+            missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+            raise DataError(path, number, missing) from None
+        return cls(str(identifier), labels, [float(x) for x in scores], answer, texts)
+
+
+def _finite(value: object) -> bool:
+    """A score: a number (not a bool, not text) that is neither infinite nor NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def log_probabilities(values: Sequence[float]) -> list[float]:
@@ -124,23 +178,70 @@ def choice_scores(
     return scores
 
 
-def predictions_for(examples: Sequence[Example], logits: Sequence[list[float]], records=None) -> list[Prediction]:
-    """Predictions from examples and the model's logits (with choice texts when the records are given); their
-    scores are the logits' log-softmax."""
-    texts = [[c.text for c in r.choices] for r in records] if records is not None else [None] * len(examples)
+def predictions_for(examples: Sequence[Example], logits: Sequence[list[float]]) -> list[Prediction]:
+    """Predictions from examples and the model's logits, one each in the same order, with the examples' choice
+    texts; their scores are the logits' log-softmax.
+
+    Args:
+        examples: the encoded records (:func:`kear.inputs.encode_records`).
+        logits: each example's logits per choice (:func:`choice_scores`).
+    """
     return [
-        Prediction(e.id, e.labels, s, None if e.label < 0 else e.labels[e.label], t)
-        for e, s, t in zip(examples, logits, texts)
+        Prediction(e.id, e.labels, s, None if e.label < 0 else e.labels[e.label], e.texts)
+        for e, s in zip(examples, logits)
     ]
 
 
-def accuracy_of(predictions: Iterable[Prediction]) -> float:
-    """Accuracy over the predictions whose answer is known (``nan`` when none is)."""
-    known = [p for p in predictions if p.answer is not None]
-    return accuracy([p.index for p in known], [p.labels.index(p.answer) for p in known])
+class AnswerTally:
+    """The predictions whose answer is known, as two small integers each (the chosen choice, the correct one): what
+    accuracy is counted from, in one place.
+
+    Predictions can be added as they come (``kear predict`` streams them in chunks): only the integers are kept, so
+    the accuracy of a run of any length is counted once, at its end.
+
+    Args:
+        predictions: the first predictions to count (more with :meth:`add`).
+    """
+
+    def __init__(self, predictions: Iterable[Prediction] = ()) -> None:
+        self.chosen = array("i")
+        self.answers = array("i")
+        self.add(predictions)
+
+    def add(self, predictions: Iterable[Prediction]) -> None:
+        """Count ``predictions`` too; those without an answer are left out."""
+        for prediction in predictions:
+            if prediction.answer is not None:
+                self.chosen.append(prediction.index)
+                self.answers.append(prediction.labels.index(prediction.answer))
+
+    def __len__(self) -> int:
+        """How many predictions with an answer were counted."""
+        return len(self.answers)
+
+    @property
+    def accuracy(self) -> float | None:
+        """The share of them that chose the answer (``None`` when no answer is known)."""
+        if not self.answers:
+            return None
+        return accuracy(self.chosen.tolist(), self.answers.tolist())
+
+
+def accuracy_of(predictions: Iterable[Prediction]) -> float | None:
+    """Accuracy over the predictions whose answer is known (``None`` when none is).
+
+    Args:
+        predictions: any predictions, with or without answers.
+    """
+    return AnswerTally(predictions).accuracy
 
 
 def write_predictions(path: str | Path, predictions: Iterable[Prediction], *, inputs: Iterable[str | Path] = ()) -> int:
-    """Write prediction lines (JSONL, atomically; ``-`` for stdout), never over one of ``inputs``. Returns how
-    many."""
+    """Write prediction lines (JSONL, atomically), never over one of ``inputs``. Returns how many.
+
+    Args:
+        path: the output file, or ``-`` for stdout.
+        predictions: what to write, one line each (:meth:`Prediction.to_dict`).
+        inputs: the files the predictions come from, which the output may not be.
+    """
     return write_json_lines(path, (prediction.to_dict() for prediction in predictions), inputs=inputs)

@@ -156,13 +156,24 @@ def fit(first: list[int], pieces: list[list[int]], budget: int, separator: int) 
 
 @dataclass
 class Example:
-    """One record as token ids: a row per choice (``int32`` arrays), its label and its length in tokens."""
+    """One record as token ids: a row per choice (``int32`` arrays), its label and its length in tokens.
+
+    Args:
+        id: the record's id.
+        input_ids: one row of token ids per choice.
+        token_type_ids: one row of token types per choice (``int8``), or ``None`` for a tokenizer without them.
+        label: the index of the correct choice, ``-100`` (the loss's ignored index) when the answer is unknown.
+        labels: the choices' labels.
+        texts: the choices' texts, so that a prediction made from the example carries them without its record
+            (the record's own strings, not copies: a few bytes per example beside its token ids).
+    """
 
     id: str
     input_ids: list[np.ndarray]
     token_type_ids: list[np.ndarray] | None
-    label: int  # -100 when the answer is unknown
+    label: int
     labels: list[str]
+    texts: list[str]
 
     @property
     def length(self) -> int:
@@ -187,7 +198,8 @@ def encode_records(records: Iterable[Record], tokenizer, config: InputConfig, *,
                 ids.append(np.asarray(row_ids, dtype=np.int32))
                 types.append(np.asarray(row_types, dtype=np.int8))
             label = -100 if record.answer_index is None else record.answer_index
-            yield Example(record.id, ids, types if template.has_token_types else None, label, record.labels)
+            texts = [choice.text for choice in record.choices]
+            yield Example(record.id, ids, types if template.has_token_types else None, label, record.labels, texts)
 
 
 class ChoiceCollator:

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,22 +25,17 @@ import orjson
 from tqdm.auto import tqdm
 
 from retrieval import RetrievalConfig, annotate, read_records
-from retrieval.errors import ConfigError, ErrorPolicy, KearError
-from retrieval.io import check_output, output_lock
+from retrieval.errors import ConfigError, DataError, ErrorPolicy, KearError
+from retrieval.io import check_output, dump_json_line, output_lock
 from retrieval.records import Record
 from retrieval.settings import load_settings
 from retrieval.source import segments
 
-from .evaluation import Prediction, choice_scores, predictions_for
+from .evaluation import AnswerTally, Prediction, choice_scores, predictions_for
 from .inputs import InputConfig, encode_records
-from .modeling import KearModel, load_model
+from .modeling import KearModel, load_model, saved_inputs
 
 logger = logging.getLogger(__name__)
-
-
-def input_config(model: KearModel) -> InputConfig:
-    """The input settings a model was trained with."""
-    return InputConfig(**model.config.inputs)
 
 
 def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> RetrievalConfig | None:
@@ -54,6 +49,44 @@ def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> Retriev
         if where.startswith("saved settings") and getattr(model, "name_or_path", None):
             where = f"{model.name_or_path}: {where}"
         raise ConfigError(where) from None
+
+
+def load_model_for_output(
+    model_source: str | Path,
+    output: str | Path | None,
+    inputs: Sequence[str | Path],
+    retrieval_overrides: Sequence[str] = (),
+    *,
+    lock: contextlib.ExitStack | None = None,
+) -> tuple[KearModel, Any]:
+    """Load a model whose predictions go to ``output``, refusing first an output that kear must not write.
+
+    In this order: ``output`` may not be one of ``inputs`` (checked before anything is loaded); with ``lock``, the
+    output's lock is taken and held in it (a second run writing the same output fails at once, before it loads a
+    model); the model is loaded; its retrieval settings are read (bad overrides stop here, before any record is
+    read); and ``output`` may not be one of the files those settings read (indexes, corpora, the cache).
+
+    Args:
+        model_source: a model folder or a Hub id.
+        output: the file the predictions go to; ``-`` (stdout) or ``None`` (no file) are not checked.
+        inputs: what the run reads besides the retrieval settings' files: the records, the model.
+        retrieval_overrides: ``key=value`` changes to the model's retrieval settings.
+        lock: where to hold the output's lock until the run ends (a run that appends to its output as it goes);
+            without it, the writer takes the lock when it writes (:func:`kear.evaluation.write_predictions` does).
+
+    Returns:
+        The model and its tokenizer.
+    """
+    to_file = output is not None and str(output) != "-"
+    if to_file:
+        check_output(output, inputs)
+        if lock is not None:
+            lock.enter_context(output_lock(output))
+    model, tokenizer = load_model(model_source)
+    settings = retrieval_config(model, retrieval_overrides)
+    if to_file and settings is not None:
+        check_output(output, settings.read_paths())
+    return model, tokenizer
 
 
 def missing_sources(records: Sequence[Record], inputs: InputConfig) -> list[str]:
@@ -117,33 +150,46 @@ def predict_records(
         accelerator: an ``accelerate.Accelerator`` the model was prepared with, to split the work.
     """
     records = list(records)
-    inputs = input_config(model)
+    inputs = saved_inputs(model)
     records = ensure_knowledge(records, inputs, retrieval_config(model, retrieval_overrides), progress)
     examples = list(encode_records(records, tokenizer, inputs))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return predictions_for(examples, choice_scores(model, examples, batch_size, pad, accelerator), records)
+    return predictions_for(examples, choice_scores(model, examples, batch_size, pad, accelerator))
 
 
 def prediction_line(prediction: Prediction, record: Record, with_knowledge: bool) -> bytes:
+    """A prediction line (:meth:`Prediction.to_dict`), with the knowledge the model was given when asked.
+
+    Args:
+        prediction: the record's prediction.
+        record: the record, with its knowledge.
+        with_knowledge: add the knowledge (``knowledge``: the question's and each choice's).
+    """
     out = prediction.to_dict()
     if with_knowledge:
         question = {"question_concept": record.question_concept, **record.knowledge}
         out["knowledge"] = {"question": question, "choices": [c.knowledge for c in record.choices]}
-    return orjson.dumps(out) + b"\n"
+    return dump_json_line(out)
 
 
 @dataclass
 class PredictReport:
-    """What a ``kear predict`` run did."""
+    """What a ``kear predict`` run did.
+
+    Args:
+        written: prediction lines this run wrote.
+        resumed: lines an earlier run wrote, which this one continued after.
+        tally: all the lines' predictions with an answer, earlier ones included, for the accuracy.
+    """
 
     written: int = 0
     resumed: int = 0
-    answered: int = 0
-    correct: int = 0
+    tally: AnswerTally = field(default_factory=AnswerTally)
 
     @property
     def accuracy(self) -> float | None:
-        return self.correct / self.answered if self.answered else None
+        """The accuracy of all the lines in the output (``None`` when no record has an answer)."""
+        return self.tally.accuracy
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -198,7 +244,7 @@ class _Output:
     def __init__(self, path: Path, identity: dict[str, Any], overwrite: bool, stack: contextlib.ExitStack) -> None:
         self.path, self.identity, self.stack = path, identity, stack
         self.handle: IO[bytes] | None = None
-        self.earlier: list[dict] = []
+        self.earlier: list[Prediction] = []
         self.digest = hashlib.sha1()
         self.expected_digest: str | None = None
         self.staging: Path | None = None
@@ -245,20 +291,21 @@ class _Output:
                 handle.truncate(end)
         for number, line in enumerate(lines[:kept], start=1):
             try:
-                self.earlier.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                raise KearError(f"{self.path}:{number}: not a prediction line; give --overwrite") from None
+                self.earlier.append(Prediction.from_dict(orjson.loads(line), self.path, number))
+            except (orjson.JSONDecodeError, DataError) as error:
+                why = f" ({error.message})" if isinstance(error, DataError) else ""
+                raise KearError(f"{self.path}:{number}: not a prediction line{why}; give --overwrite") from None
         self.expected_digest = recorded.get("digest")
         self.handle = self.stack.enter_context(open(self.path, "ab"))  # noqa: SIM115  (closed with the stack)
 
     def check_earlier(self, records: Iterator[Record]) -> None:
         """Read the input's first records, those the earlier lines predicted: the same ids, the same contents."""
-        for number, line in enumerate(self.earlier, start=1):
+        for number, earlier in enumerate(self.earlier, start=1):
             record = next(records, None)
-            if record is None or record.id != line.get("id"):
+            if record is None or record.id != earlier.id:
                 found = "nothing" if record is None else f"'{record.id}'"
                 raise KearError(
-                    f"{self.path}:{number}: holds a prediction for '{line.get('id')}' but the input has {found} "
+                    f"{self.path}:{number}: holds a prediction for '{earlier.id}' but the input has {found} "
                     "there; give --overwrite or another --output"
                 )
             record_digest(self.digest, record.to_dict())
@@ -335,13 +382,10 @@ def predict_file(
     to_stdout = str(output) == "-"
     report = PredictReport()
     with contextlib.ExitStack() as stack:
-        if not to_stdout:  # a second writer of the same output fails here, before it loads anything
-            output = check_output(output, [source, model_source])
-            stack.enter_context(output_lock(output))
-        model, tokenizer = load_model(model_source)
-        settings = retrieval_config(model, retrieval_overrides)  # bad overrides stop the run before any reading
-        if not to_stdout and settings is not None:
-            check_output(output, settings.read_paths())  # nor over the indexes, corpora or cache it may read
+        # the output is locked as it is appended to: a second writer of it fails at once, before it loads anything
+        model, tokenizer = load_model_for_output(
+            model_source, output, [source, model_source], retrieval_overrides, lock=stack
+        )
         target = None
         if not to_stdout:
             identity = {
@@ -351,12 +395,9 @@ def predict_file(
                 "retrieval settings": list(retrieval_overrides),
                 "knowledge in the lines": with_knowledge,
             }
-            target = _Output(output, identity, overwrite, stack)
+            target = _Output(Path(output), identity, overwrite, stack)
         earlier = target.earlier if target else []
-        for line in earlier:
-            if line.get("answer") is not None:
-                report.answered += 1
-                report.correct += line["answer"] == line["prediction"]
+        report.tally.add(earlier)
         records = read_records(source, split=split, policy=policy)
         if target:
             target.check_earlier(records)
@@ -375,10 +416,7 @@ def predict_file(
             else:
                 sys.stdout.buffer.write(lines)
                 sys.stdout.buffer.flush()
-            for prediction in predictions:
-                if prediction.answer is not None:
-                    report.answered += 1
-                    report.correct += prediction.answer == prediction.prediction
+            report.tally.add(predictions)
             report.written += len(predictions)
             bar.update(len(predictions))
         if target:

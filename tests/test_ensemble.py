@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
 
 from kear.cli import main
-from kear.ensemble import align, combine, ensemble_files, read_predictions, search_weights
+from kear.ensemble import align, combine, ensemble_files, read_predictions, search_weights, weight_grid
 from kear.evaluation import Prediction, accuracy_of, write_predictions
 from retrieval import DataError, KearError
 
@@ -69,6 +70,42 @@ def test_weighted_by_hand_and_weight_search() -> None:
     weights = search_weights([A, C])
     assert weights[1] > weights[0] and sum(weights) == pytest.approx(1)
     assert all(p.prediction == p.answer for p in combine([A, C], "weighted", weights))
+
+
+def search_point_by_point(members, step: float = 0.1) -> list[float]:
+    """The weight search as it was: every grid point combined, scored and compared in turn."""
+    best, best_key = None, None
+    for weights in weight_grid(len(members), step):
+        combined = [p for p in combine(members, "weighted", weights) if p.answer is not None]
+        likelihood = sum(p.scores[p.labels.index(p.answer)] for p in combined)
+        key = (accuracy_of(combined), likelihood)
+        if best_key is None or key > best_key:
+            best, best_key = weights, key
+    return best
+
+
+def test_the_weight_search_finds_what_combining_point_by_point_finds() -> None:
+    # members with ties of every kind: identical members, equal scores, probabilities that underflow to 0
+    rng = random.Random(3)
+    for case in range(12):
+        sizes = [rng.choice([2, 3, 5]) for _ in range(rng.choice([1, 4, 9]))]
+        values = [0.0, 1.0, 2.0] if case % 2 else None
+        members = []
+        for m in range(3):
+            if m and rng.random() < 0.4:
+                members.append(members[rng.randrange(m)])
+                continue
+            scores = [[rng.choice(values) if values else rng.gauss(0, 3) for _ in range(k)] for k in sizes]
+            if case % 5 == 0:
+                scores[0] = [800.0] + [0.0] * (sizes[0] - 1)
+            members.append(scores)
+        answers = [None if r and rng.random() < 0.2 else "ABCDE"[rng.randrange(k)] for r, k in enumerate(sizes)]
+        members = [
+            [Prediction(f"q{r}", list("ABCDE"[:k]), s, a) for r, (k, s, a) in enumerate(zip(sizes, m, answers))]
+            for m in members
+        ]
+        assert search_weights(members) == search_point_by_point(members), case
+    assert len(weight_grid(5)) == 1001 and weight_grid(2, 0.5) == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
 
 
 def test_mismatched_files_are_refused(tmp_path: Path) -> None:

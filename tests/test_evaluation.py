@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from kear.cli import main
-from kear.evaluation import Prediction, accuracy_of, log_probabilities, write_predictions
+from kear.evaluation import AnswerTally, Prediction, accuracy_of, log_probabilities, write_predictions
 from kear.metrics import accuracy
+from retrieval import DataError
 
 
 def test_prediction_fields() -> None:
@@ -37,8 +38,62 @@ def test_accuracy_only_counts_known_answers() -> None:
         Prediction("c", ["A", "B"], [1, 0], None),
     ]
     assert accuracy_of(predictions) == 0.5
-    assert math.isnan(accuracy_of(predictions[2:]))
+    assert accuracy_of(predictions[2:]) is None  # no answer known: no accuracy, never nan
     assert accuracy([0, 1, 2], [0, 1, 1]) == pytest.approx(2 / 3)
+    # counted as they come, in chunks (kear predict), it is the same accuracy
+    tally = AnswerTally(predictions[:1])
+    assert (tally.accuracy, len(tally)) == (1.0, 1)
+    tally.add(predictions[1:])
+    assert (tally.accuracy, len(tally)) == (accuracy_of(predictions), 2)
+    assert AnswerTally().accuracy is None
+
+
+def line_of(line: dict) -> tuple:
+    return line["answer"], line.get("choices")
+
+
+def test_prediction_lines_read_back_as_written(tmp_path: Path) -> None:
+    written = [
+        Prediction("q1", ["A", "B", "C"], [0.0, 2.0, 1.0], answer="C", texts=["x", "y", "z"]),
+        Prediction("q2", ["A", "B"], [3.0, -1.0]),  # no answer, no texts
+    ]
+    for prediction in written:
+        line = prediction.to_dict()
+        read = Prediction.from_dict(json.loads(json.dumps(line)))
+        assert (read.id, read.labels, read.answer, read.texts) == (prediction.id, prediction.labels, *line_of(line))
+        assert read.scores == pytest.approx(prediction.scores, abs=1e-15)  # log-probabilities stay as they are
+        assert list(read.to_dict()) == list(line)
+    path = tmp_path / "p.jsonl"
+    write_predictions(path, written)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows[1]["answer"] is None and "null" in path.read_text().splitlines()[1]
+    assert "choices" not in rows[1] and "prediction_text" not in rows[1]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ([1, 2], "expected a JSON object"),
+        ({"id": "q", "labels": ["A", "B"]}, "missing field 'scores'"),
+        ({"id": "q", "labels": ["A", "B"], "scores": [0, "nan"]}, "'scores' must be a list of finite numbers"),
+        ({"id": "q", "labels": ["A", "B"], "scores": [0, True]}, "'scores' must be a list of finite numbers"),
+        ({"id": "q", "labels": ["A", "B"], "scores": [0]}, "'labels' and 'scores' must have the same length"),
+        ({"id": "q", "labels": ["A", "A"], "scores": [0, 1]}, "duplicate labels"),
+        ({"id": "q", "labels": ["A", ""], "scores": [0, 1]}, "'labels' must be a list of non-empty strings"),
+        ({"id": "q", "labels": ["A", "B"], "scores": [0, 1], "answer": "Z"}, "answer 'Z' is not one of the labels"),
+        ({"id": "q", "labels": ["A", "B"], "scores": [0, 1], "choices": ["x"]}, "'choices' must be a list as long"),
+        ({"id": True, "labels": ["A", "B"], "scores": [0, 1]}, "'id' must be a non-empty string or a number"),
+        ({"labels": ["A", "B"], "scores": [0, 1]}, "missing field 'id'"),
+    ],
+)
+def test_a_bad_prediction_line_is_one_error_naming_file_and_line(line: object, message: str) -> None:
+    with pytest.raises(DataError) as error:
+        Prediction.from_dict(line, "p.jsonl", 7)
+    assert str(error.value).startswith(f"p.jsonl:7: {message}")
+
+
+def test_numeric_ids_read_as_text() -> None:
+    assert Prediction.from_dict({"id": 12, "labels": ["A", "B"], "scores": [0, 1]}).id == "12"
 
 
 def test_write_predictions(tmp_path: Path) -> None:

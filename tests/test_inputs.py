@@ -112,6 +112,14 @@ def test_encoded_inputs_fit_and_keep_the_choice(bert_tokenizer, max_length: int)
     assert types[0] == 0 and types[-1] == 1
 
 
+def test_examples_carry_their_choice_texts(bert_tokenizer) -> None:
+    # predictions made from examples name their choices without the records (kear.evaluation.predictions_for)
+    unanswered = record_from_dict({"id": "u", "question": "q?", "choices": ["yes", "no", "maybe"]})
+    answered, unknown = encode_records([RECORD, unanswered], bert_tokenizer, InputConfig(max_length=64))
+    assert answered.texts == ["fridge", "attic"] and unknown.texts == ["yes", "no", "maybe"]
+    assert unknown.label == -100 and unknown.labels == ["A", "B", "C"]
+
+
 @needs_reference
 def test_reference_record_layout_segment_by_segment(bert_tokenizer) -> None:
     record = next(read_records(REFERENCE / "dev.json"))

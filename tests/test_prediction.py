@@ -106,7 +106,7 @@ def test_a_stopped_run_continues_without_losing_or_repeating_lines(
     trained_model, sample_knowledge, tmp_path, monkeypatch
 ) -> None:
     whole = tmp_path / "whole.jsonl"
-    predict_file(trained_model, sample_knowledge, whole, progress=False)
+    at_once = predict_file(trained_model, sample_knowledge, whole, progress=False)
     out = tmp_path / "out.jsonl"
     import kear.prediction as prediction
 
@@ -128,7 +128,16 @@ def test_a_stopped_run_continues_without_losing_or_repeating_lines(
     report = predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
     assert (report.resumed, report.written) == (4, 8)
     assert out.read_text() == whole.read_text()
-    assert predict_file(trained_model, sample_knowledge, out, progress=False).written == 0
+    assert report.accuracy == at_once.accuracy  # the earlier lines count too
+    again = predict_file(trained_model, sample_knowledge, out, progress=False)
+    assert (again.written, again.accuracy) == (0, at_once.accuracy)
+    # a line kear recorded that is no longer a prediction line: one error line, and the file is left alone
+    rows = out.read_text().splitlines()
+    out.write_text("\n".join([rows[0], '{"id": "sample-dev-02", "labels": ["A", "B"]}', *rows[2:]]) + "\n")
+    before = digest(out)
+    with pytest.raises(KearError, match=r"out\.jsonl:2: not a prediction line \(missing field 'scores'\)"):
+        predict_file(trained_model, sample_knowledge, out, progress=False)
+    assert digest(out) == before
 
 
 def digest(path: Path) -> str:
@@ -338,11 +347,11 @@ def test_scores_are_the_log_softmax_of_the_models_logits(trained_model, sample_k
 
     from kear import encode_records, load_model, predict_records
     from kear.inputs import ChoiceCollator
-    from kear.prediction import input_config
+    from kear.modeling import saved_inputs
 
     model, tokenizer = load_model(trained_model)
     records = list(read_records(sample_knowledge))
-    batch = ChoiceCollator(tokenizer.pad_token_id)(list(encode_records(records, tokenizer, input_config(model))))
+    batch = ChoiceCollator(tokenizer.pad_token_id)(list(encode_records(records, tokenizer, saved_inputs(model))))
     with torch.no_grad():
         batch.pop("labels")
         logits = model.eval()(**batch).logits.float()
@@ -353,6 +362,7 @@ def test_scores_are_the_log_softmax_of_the_models_logits(trained_model, sample_k
     evaluated = tmp_path / "e.jsonl"
     args = ["evaluate", "--model", str(trained_model), "--input", str(sample_knowledge), "--output", str(evaluated)]
     assert main([*args, "--no-progress"]) == 0
+    assert out.read_bytes() == evaluated.read_bytes()  # one line format, one writer
     in_memory = predict_records(model, tokenizer, records)
     for row, other, prediction, row_expected in zip(lines(out), lines(evaluated), in_memory, expected):
         assert row["scores"] == pytest.approx(row_expected, abs=1e-5)
