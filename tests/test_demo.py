@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kear.cli import main
 from kear.demo import DemoSettings, run_demo
-from retrieval.data import demo
+from retrieval.data import demo_file, make_demo
 
 
 def test_shipped_demo_data_is_what_the_generator_makes(tmp_path: Path) -> None:
-    demo.write(tmp_path)
+    # as the data is regenerated: ``python -m retrieval.data.make_demo FOLDER``
+    command = [sys.executable, "-m", "retrieval.data.make_demo", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, stdin=subprocess.DEVNULL)
     for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "conceptnet-assertions.csv", "kaikki.jsonl"):
-        assert (tmp_path / name).read_text() == demo.demo_file(name).read_text(), name
+        assert (tmp_path / name).read_text() == demo_file(name).read_text(), name
+    assert make_demo.generate().parts["dev"] == [
+        json.loads(line) for line in (tmp_path / "dev.jsonl").read_text().splitlines()
+    ]
 
 
 def test_demo_concepts_never_repeat_across_parts() -> None:
     concepts = {}
     for part in ("train", "dev", "test"):
-        rows = [json.loads(line) for line in demo.demo_file(f"{part}.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in demo_file(f"{part}.jsonl").read_text().splitlines()]
         concepts[part] = {row["question"]["question_concept"] for row in rows}
         assert len(concepts[part]) == len(rows)
     assert not (concepts["train"] & concepts["dev"]) and not (concepts["train"] & concepts["test"])

