@@ -227,9 +227,11 @@ def _add_records(parser: argparse.ArgumentParser, what: str, overrides: str) -> 
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+def _command(commands: Any, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    """A subcommand named as its function (``cmd_train`` is ``kear train``), which runs it."""
+    command = commands.add_parser(func.__name__.removeprefix("cmd_"), help=help)
+    command.set_defaults(func=func)
+    return command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -244,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kear {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    index = commands.add_parser("index", help="build a knowledge index from a dump")
+    index = _command(commands, cmd_index, help="build a knowledge index from a dump")
     index.add_argument("kind", choices=["conceptnet", "wiktionary", "wordnet"], help="what the dump is")
     index.add_argument(
         "dump",
@@ -253,10 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--output", type=Path, help="index folder to write (default indexes/KIND)")
     index.add_argument("--skip-invalid", action="store_true", help="skip and count malformed lines instead of stopping")
-    _add_common(index)
-    index.set_defaults(func=cmd_index)
 
-    retrieve = commands.add_parser("retrieve", help="add knowledge fields to records")
+    retrieve = _command(commands, cmd_retrieve, help="add knowledge fields to records")
     retrieve.add_argument("--config", type=Path, help="retrieval settings (YAML), e.g. configs/retrieval/csqa.yaml")
     _add_records(
         retrieve, "records: JSONL/JSON file, Parquet, dataset folder, Hub id or -", "settings, e.g. examples.top_k=3"
@@ -265,26 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument(
         "--sources", help="comma-separated sources to run: conceptnet,dictionary,examples (default: the config's)"
     )
-    _add_common(retrieve)
-    retrieve.set_defaults(func=cmd_retrieve)
 
-    train = commands.add_parser("train", help="fine-tune a model (works under accelerate launch)")
+    train = _command(commands, cmd_train, help="fine-tune a model (works under accelerate launch)")
     train.add_argument("--config", type=Path, help="training recipe (YAML), e.g. configs/train/tiny.yaml")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. training.epochs=3")
-    _add_common(train)
-    train.set_defaults(func=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="score records with a trained model; accuracy and predictions")
+    evaluate = _command(commands, cmd_evaluate, help="score records with a trained model; accuracy and predictions")
     evaluate.add_argument("--model", required=True, help="a trained model folder (e.g. runs/x/best) or a Hub id")
     _add_records(
         evaluate, "records with answers, in any format retrieve reads", "retrieval settings, e.g. conceptnet.index=DIR"
     )
     evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
-    _add_common(evaluate)
-    evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="predict answers for records, streaming, resumable")
+    predict = _command(commands, cmd_predict, help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
     _add_records(
         predict, "records in any format retrieve reads, or - for stdin", "retrieval settings, e.g. conceptnet.index=DIR"
@@ -299,10 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
     )
-    _add_common(predict)
-    predict.set_defaults(func=cmd_predict)
 
-    ensemble = commands.add_parser("ensemble", help="combine prediction files or models")
+    ensemble = _command(commands, cmd_ensemble, help="combine prediction files or models")
     ensemble.add_argument("predictions", nargs="*", help="prediction files (JSONL) to combine")
     ensemble.add_argument("--models", nargs="+", default=[], help="models to run on --input and combine")
     ensemble.add_argument("--input", help="records for --models")
@@ -312,24 +304,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ensemble.add_argument("--output", required=True, help="ensemble prediction lines to write (JSONL), or - for stdout")
     ensemble.add_argument("--batch-size", type=positive, default=16, help="records per forward pass, for --models")
-    _add_common(ensemble)
-    ensemble.set_defaults(func=cmd_ensemble)
 
-    push = commands.add_parser("push", help="upload a model folder to the Hub with a model card")
+    push = _command(commands, cmd_push, help="upload a model folder to the Hub with a model card")
     push.add_argument("model_dir", help="a trained model folder (e.g. runs/x/best)")
     push.add_argument("repo_id", help="the Hub repository, e.g. user/kear-deberta-v3-large")
     push.add_argument("--dry-run", metavar="FOLDER", help="write the folder that would be uploaded, and upload nothing")
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--license", help="the card's license, e.g. mit (default: the base model's, when known)")
     push.add_argument("--language", default="en", help="the language of the questions, for the card (default en)")
-    _add_common(push)
-    push.set_defaults(func=cmd_push)
 
-    demo = commands.add_parser("demo", help="run the whole job offline on the bundled sample")
+    demo = _command(commands, cmd_demo, help="run the whole job offline on the bundled sample")
     demo.add_argument("--workdir", type=Path, help="folder for the demo's files (default: a new temporary folder)")
     demo.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="demo settings, e.g. epochs=1 seeds=[1,2,3]")
-    _add_common(demo)
-    demo.set_defaults(func=cmd_demo)
+    for command in commands.choices.values():
+        command.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        command.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     return parser
 
 

@@ -7,9 +7,9 @@ the second, so that self-attention also attends over the external knowledge::
 
 The knowledge segments, their order and which of them are used are settings; the segments themselves (their
 names, where their text is on a record, how it reads) are declared by the knowledge sources
-(:func:`retrieval.segments`). Inputs longer than
-``max_length`` lose knowledge first, from the tail; only if the question and choice alone are too long does the
-question lose its first tokens (the choice, at the end, is kept). Special tokens and token types come from the
+(:func:`retrieval.segments`). Inputs longer than ``max_length`` lose knowledge first, from the tail (or as
+``segment_caps`` and ``truncation`` say: :mod:`kear.budget`); only if the question and choice alone are too long
+does the question lose its first tokens (the choice, at the end, is kept). Special tokens and token types come from the
 tokenizer itself, so the same code serves DeBERTa's SentencePiece, BERT's and ELECTRA's WordPiece and
 RoBERTa's BPE.
 """
@@ -26,6 +26,8 @@ import torch
 
 from retrieval.settings import check_bool, check_int, check_texts
 from retrieval.source import default_segments, segments
+
+from .budget import SegmentSurvival, fit
 
 if TYPE_CHECKING:
     from retrieval.records import Record
@@ -50,38 +52,55 @@ class InputConfig:
         max_examples: retrieved examples to use per choice (``None``: all that the records carry; an integer
             >= 0).
         triple_fallback: for a choice without a triple, use the question concept and the choice instead (KEAR).
+        segment_caps: tokens at most per segment, by name (its tail is cut): ``{examples: 48}``.
+        truncation: when an input is too long, the segments to cut first, in order, each from its tail until it
+            is gone: ``[examples, ac_meaning, qc_meaning]`` keeps the triple whole as long as anything can be.
+            ``None`` (KEAR's): the knowledge is cut as one text from its tail, so the last segment goes first.
 
-    Checked when built (a ``ValueError`` naming the setting): the ranges above, and ``knowledge`` names each
-    declared segment at most once.
+    Checked when built (a ``ValueError`` naming the setting): the ranges above; ``knowledge`` and
+    ``truncation`` name each declared segment at most once; caps are integers >= 1 of declared segments.
     """
 
     max_length: int = 512
     knowledge: list[str] = field(default_factory=default_segments)
     max_examples: int | None = None
     triple_fallback: bool = True
+    segment_caps: dict[str, int] = field(default_factory=dict)
+    truncation: list[str] | None = None
 
     def __post_init__(self) -> None:
+        declared = list(segments())
         check_int(self.max_length, "max_length", MIN_LENGTH, MAX_LENGTH)
-        check_texts(self.knowledge, "knowledge", choices=list(segments()), what="knowledge segment")
+        check_texts(self.knowledge, "knowledge", choices=declared, what="knowledge segment")
         check_int(self.max_examples, "max_examples", 0, optional=True)
         check_bool(self.triple_fallback, "triple_fallback")
+        check_texts(list(self.segment_caps), "segment_caps", choices=declared, what="knowledge segment")
+        for name, cap in self.segment_caps.items():
+            check_int(cap, f"segment_caps.{name}", 1)
+        if self.truncation is not None:
+            check_texts(self.truncation, "truncation", choices=declared, what="knowledge segment")
 
 
-def choice_texts(record: Record, config: InputConfig) -> list[tuple[str, list[str]]]:
+def choice_pieces(record: Record, config: InputConfig) -> list[tuple[str, list[tuple[str, str]]]]:
     """For each choice: the first sequence (question and choice) and the knowledge pieces, in order.
 
-    A piece is a short text; pieces are joined by the separator token. Missing knowledge leaves no piece. How a
-    segment reads as text is its source's to say (:attr:`retrieval.Segment.render`).
+    A piece is a segment's name and a short text; pieces are joined by the separator token. Missing knowledge
+    leaves no piece. How a segment reads as text is its source's to say (:attr:`retrieval.Segment.render`).
     """
     declared = segments()
     chosen = [declared[name] for name in config.knowledge]
     return [
         (
             f"{record.question} {choice.text}",
-            [text for segment in chosen for text in segment.texts(record, choice, config)],
+            [(segment.name, text) for segment in chosen for text in segment.texts(record, choice, config)],
         )
         for choice in record.choices
     ]
+
+
+def choice_texts(record: Record, config: InputConfig) -> list[tuple[str, list[str]]]:
+    """:func:`choice_pieces` without the segments' names: the texts each choice's input is made of."""
+    return [(first, [text for _, text in pieces]) for first, pieces in choice_pieces(record, config)]
 
 
 @dataclass(frozen=True)
@@ -144,16 +163,6 @@ class PairTemplate:
         return ids, types + [s] * len(self.suffix)
 
 
-def fit(first: list[int], pieces: list[list[int]], budget: int, separator: int) -> tuple[list[int], list[int]]:
-    """Cut to ``budget`` tokens: knowledge from its tail first, then the question from its start."""
-    if len(first) >= budget:
-        return first[len(first) - budget :], []
-    second: list[int] = []
-    for piece in pieces:
-        second.extend(([separator] if second else []) + piece)
-    return first, second[: budget - len(first)]
-
-
 @dataclass
 class Example:
     """One record as token ids: a row per choice (``int32`` arrays), its label and its length in tokens.
@@ -180,21 +189,41 @@ class Example:
         return max(len(row) for row in self.input_ids)
 
 
-def encode_records(records: Iterable[Record], tokenizer, config: InputConfig, *, chunk: int = 256) -> Iterator[Example]:
-    """Token ids for each record (the tokenizer runs on a chunk of records at a time)."""
+def encode_records(
+    records: Iterable[Record],
+    tokenizer,
+    config: InputConfig,
+    *,
+    chunk: int = 256,
+    survival: SegmentSurvival | None = None,
+) -> Iterator[Example]:
+    """Token ids for each record (the tokenizer runs on a chunk of records at a time).
+
+    Args:
+        records: the records, with the knowledge ``config.knowledge`` names.
+        tokenizer: the encoder's tokenizer.
+        config: the input settings.
+        chunk: records tokenized together.
+        survival: counts, for each segment, the choices that kept it whole (see :mod:`kear.budget`).
+    """
     template = PairTemplate.from_tokenizer(tokenizer)
     budget = config.max_length - template.specials
     records = iter(records)
     while batch := [record for _, record in zip(range(chunk), records)]:
-        layouts = [choice_texts(record, config) for record in batch]
-        texts = [text for layout in layouts for first, pieces in layout for text in (first, *pieces)]
+        layouts = [choice_pieces(record, config) for record in batch]
+        texts = [text for layout in layouts for first, pieces in layout for text in (first, *(t for _, t in pieces))]
         encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else iter(())
         for record, layout in zip(batch, layouts):
             ids, types = [], []
             for _, pieces in layout:
                 first = list(next(encoded))
-                second = [list(next(encoded)) for _ in pieces]
-                row_ids, row_types = template.build(*fit(first, second, budget, template.separator))
+                second = [(name, list(next(encoded))) for name, _ in pieces]
+                fitted = fit(
+                    first, second, budget, template.separator, caps=config.segment_caps, truncation=config.truncation
+                )
+                if survival is not None:
+                    survival.add(fitted)
+                row_ids, row_types = template.build(fitted.first, fitted.second)
                 ids.append(np.asarray(row_ids, dtype=np.int32))
                 types.append(np.asarray(row_types, dtype=np.int8))
             label = -100 if record.answer_index is None else record.answer_index

@@ -138,6 +138,8 @@ class KnowledgeSource(ABC):
             if not value:
                 state = "empty" if isinstance(value, list) else "not set"
                 raise ConfigError(f"{self.name}.{key} is {state}: {self.how_to_build}")
+        # read now, so that a setting naming something that is no index or corpus is said before any work
+        self.identity = self.data_identity()
 
     @classmethod
     def read_paths(cls, config: Any) -> list[str]:
@@ -147,7 +149,7 @@ class KnowledgeSource(ABC):
 
     def fingerprint(self) -> str:
         """Identity of this source's settings and data: cached results are reused only when it matches."""
-        payload = json.dumps([self.name, asdict(self.config), self.data_identity()], sort_keys=True, default=str)
+        payload = json.dumps([self.name, asdict(self.config), self.identity], sort_keys=True, default=str)
         return hashlib.sha1(payload.encode()).hexdigest()
 
     @abstractmethod

@@ -11,7 +11,6 @@ from kear.inputs import (
     PairTemplate,
     choice_texts,
     encode_records,
-    fit,
 )
 from kear.modeling import resolve_model_path
 from retrieval import read_records, record_from_dict
@@ -75,12 +74,6 @@ def test_segments_in_kear_order_and_switchable() -> None:
     assert choice_texts(RECORD, InputConfig(triple_fallback=False))[1][1] == ["milk: a white liquid"]
     with pytest.raises(ValueError, match="unknown knowledge segment"):
         InputConfig(knowledge=["wikipedia"])
-
-
-def test_truncation_cuts_knowledge_from_its_tail_then_the_question_from_its_start() -> None:
-    assert fit([1, 2, 3], [[4, 5], [6, 7]], budget=7, separator=0) == ([1, 2, 3], [4, 5, 0, 6])
-    assert fit([1, 2, 3], [[4, 5]], budget=3, separator=0) == ([1, 2, 3], [])
-    assert fit([1, 2, 3, 4, 5], [[6]], budget=3, separator=0) == ([3, 4, 5], [])  # the choice is at the end
 
 
 def test_templates_follow_each_tokenizer(bert_tokenizer, tiny_deberta) -> None:

@@ -65,10 +65,6 @@ class ConceptNetSource(KnowledgeSource):
     reads = ("index",)
     how_to_build = "build one with 'kear index conceptnet DUMP' and point conceptnet.index to it"
 
-    def __init__(self, config: ConceptNetConfig) -> None:
-        super().__init__(config)
-        self.data_identity()  # a conceptnet.index that is no index is said at once, before other sources' settings
-
     def data_identity(self) -> str:
         try:
             return read_meta(self.config.index)["build_id"]

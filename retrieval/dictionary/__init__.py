@@ -45,10 +45,6 @@ class DictionarySource(KnowledgeSource):
     reads = ("indexes",)
     how_to_build = "build one with 'kear index wiktionary DUMP' and list it there"
 
-    def __init__(self, config: DictionaryConfig) -> None:
-        super().__init__(config)
-        self.data_identity()  # a folder that is no index is said at once, before other sources' settings
-
     def data_identity(self) -> list[str]:
         try:
             return [read_meta(folder)["build_id"] for folder in self.config.indexes]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..io import file_digest
 from ..records import Choice, Record
 from ..source import Knowledge, KnowledgeSource, Segment, register
@@ -80,11 +80,6 @@ class ExamplesSource(KnowledgeSource):
 
     reads = ("corpora",)
     how_to_build = "list the training files to retrieve examples from"
-
-    def __init__(self, config: ExamplesConfig) -> None:
-        super().__init__(config)
-        if config.backend not in BACKENDS:
-            raise ConfigError(f"examples.backend '{config.backend}' is not one of {', '.join(BACKENDS)}")
 
     def data_identity(self) -> list[str]:
         return [_corpus_digest(path) for path in self.config.corpora]
