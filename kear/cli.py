@@ -119,6 +119,29 @@ def _accuracy_text(value: float | None) -> str:
     return "n/a (no answers)" if value is None else f"{value:.4f}"
 
 
+def _rules(args: argparse.Namespace) -> Any:
+    """The rules ``--majority-relation`` asks for (0: none), or ``None`` for the model's own."""
+    if args.majority_relation is None:
+        return None
+    from .rules import RuleConfig
+
+    return RuleConfig(majority_relation=args.majority_relation or None)
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from retrieval.settings import load_settings
+
+    from .ablate import StudyConfig, ablate
+
+    study = load_settings(StudyConfig, args.config, args.overrides)
+    command = shlex.join(["kear", "ablate", *(["--config", str(args.config)] if args.config else []), *args.overrides])
+    cells = ablate(study, command)
+    logger.info("%d cells finished; report in %s", len(cells), study.report or f"{study.output_dir}/report.md")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from retrieval import read_records
 
@@ -130,7 +153,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     records = read_records(args.input, split=args.split, policy=policy)
     predictions = predict_records(
-        model, tokenizer, records, args.batch_size, retrieval_overrides=args.overrides, progress=_progress(args)
+        model,
+        tokenizer,
+        records,
+        args.batch_size,
+        retrieval_overrides=args.overrides,
+        progress=_progress(args),
+        rules=_rules(args),
     )
     policy.report("input lines")
     if args.output:
@@ -153,6 +182,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         retrieval_overrides=args.overrides,
         progress=_progress(args),
         overwrite=args.overwrite,
+        rules=_rules(args),
     )
     logger.info(
         "%d predictions written (%d from an earlier run); accuracy %s",
@@ -234,6 +264,16 @@ def _command(commands: Any, func: Callable[[argparse.Namespace], int], help: str
     return command
 
 
+def _add_rules(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--majority-relation",
+        type=int,
+        metavar="N",
+        help="KEAR's majority-relation rule: drop the choices the most common ConceptNet relation does not link when "
+        "it links N or more (0: no rule; default: the model's rules)",
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line like every other error of kear (the usage is one --help away)."""
 
@@ -277,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
+    _add_rules(evaluate)
 
     predict = _command(commands, cmd_predict, help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
@@ -289,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="prediction lines (JSONL), continued if this model wrote them from this input; - for stdout",
     )
     predict.add_argument("--batch-size", type=positive, default=16, help="records per forward pass")
+    _add_rules(predict)
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
     predict.add_argument(
         "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
@@ -312,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--license", help="the card's license, e.g. mit (default: the base model's, when known)")
     push.add_argument("--language", default="en", help="the language of the questions, for the card (default en)")
+
+    ablate = _command(commands, cmd_ablate, help="measure what each kind of knowledge buys: conditions x folds")
+    ablate.add_argument("--config", type=Path, help="the study (YAML), e.g. configs/study/csqa-dev.yaml")
+    ablate.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. data.folds=3")
 
     demo = _command(commands, cmd_demo, help="run the whole job offline on the bundled sample")
     demo.add_argument("--workdir", type=Path, help="folder for the demo's files (default: a new temporary folder)")

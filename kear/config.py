@@ -29,6 +29,7 @@ from retrieval.settings import (
 
 from .heads import HEADS
 from .inputs import InputConfig
+from .rules import RuleConfig
 
 # training.scheduler: the names kear takes, and the transformers scheduler (``get_scheduler``) each one runs.
 # Every schedule starts with ``warmup_ratio`` of linear warmup, so ``constant`` is transformers'
@@ -296,3 +297,4 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    rules: RuleConfig = field(default_factory=RuleConfig)

@@ -17,7 +17,7 @@ import json
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from .heads import HeadOutput, build_head
 from .inputs import InputConfig
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 # Encoding a batch in several groups costs extra encoder calls, so split only where that saves at least a fifth
 # of the padded tokens (the rule docs/benchmarks/train.md measured).
 SPLIT_WHEN_BELOW = 0.8
@@ -288,6 +289,7 @@ class KearConfig(PreTrainedConfig):
         classifier_dropout: dropout before the linear scorer.
         inputs: the input settings (``kear.inputs.InputConfig``) the model was trained with.
         retrieval: the retrieval settings (``retrieval.RetrievalConfig``) its knowledge came from, if known.
+        rules: the rules applied to its scores at prediction (``kear.rules.RuleConfig``); none when empty.
         length_buckets: run the encoder on up to this many groups of similar-length sequences, each padded only
             to its own longest, when that saves more than 5% of the tokens; ``None`` picks 4 on CPU and 1 on GPU
             (where one large call is faster than several smaller ones).
@@ -306,6 +308,7 @@ class KearConfig(PreTrainedConfig):
         classifier_dropout: float = 0.1,
         inputs: dict[str, Any] | None = None,
         retrieval: dict[str, Any] | None = None,
+        rules: dict[str, Any] | None = None,
         length_buckets: int | None = None,
         base_model: str | None = None,
         framework_versions: dict[str, str] | None = None,
@@ -321,6 +324,7 @@ class KearConfig(PreTrainedConfig):
         retrieval, knowledge = renamed_settings(retrieval, (inputs or {}).get("knowledge"))
         self.inputs = dict(inputs or {}) | ({} if knowledge is None else {"knowledge": knowledge})
         self.retrieval = retrieval
+        self.rules = dict(rules or {})
         self.length_buckets = length_buckets
         self.base_model = base_model
         self.framework_versions = dict(framework_versions or {})
@@ -546,16 +550,27 @@ def load_model(source: str | Path, **kwargs: Any) -> tuple[KearModel, Any]:
     return model, from_pretrained(AutoTokenizer, source, "tokenizer")
 
 
-def saved_inputs(model: KearModel) -> InputConfig:
-    """The input settings a model was trained with, read back as they were saved.
+def saved_settings(model: KearModel, schema: type[T], section: str, what: str) -> T:
+    """Settings a model was saved with, read back through :func:`retrieval.load_settings` (defaults for a
+    section a model saved by an older kear lacks).
+
+    Args:
+        model: the model.
+        schema: the settings dataclass (``InputConfig``...).
+        section: its attribute of the model's config (``inputs``).
+        what: what they are, for the error.
 
     Raises:
-        KearError: settings that ``InputConfig`` refuses (prediction rebuilds the inputs from them), in one line
-            naming the model.
+        KearError: saved values the settings refuse, in one line naming the model.
     """
-    source = getattr(model, "name_or_path", None) or "the model"
     try:
-        return load_settings(InputConfig, values=model.config.inputs, section="inputs")
+        return load_settings(schema, values=getattr(model.config, section, None) or None, section=section)
     except ConfigError as error:
+        source = getattr(model, "name_or_path", None) or "the model"
         problem = str(error).removeprefix("saved settings: ")
-        raise KearError(f"{source}: its config.json holds bad input settings ({problem})") from None
+        raise KearError(f"{source}: its config.json holds bad {what} ({problem})") from None
+
+
+def saved_inputs(model: KearModel) -> InputConfig:
+    """The input settings a model was trained with (prediction rebuilds its inputs from them)."""
+    return saved_settings(model, InputConfig, "inputs", "input settings")

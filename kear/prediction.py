@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +34,7 @@ from retrieval.source import segments
 from .evaluation import AnswerTally, Prediction, choice_scores, predictions_for
 from .inputs import InputConfig, encode_records
 from .modeling import KearModel, load_model, saved_inputs
+from .rules import RuleConfig, apply_rules, saved_rules
 
 logger = logging.getLogger(__name__)
 
@@ -89,22 +90,29 @@ def load_model_for_output(
     return model, tokenizer
 
 
-def missing_sources(records: Sequence[Record], inputs: InputConfig) -> list[str]:
-    """Retrieval sources whose knowledge the inputs use but some records do not carry."""
+def missing_sources(records: Sequence[Record], inputs: InputConfig, rules: RuleConfig | None = None) -> list[str]:
+    """Retrieval sources whose knowledge the inputs (or the rules) use but some records do not carry."""
     declared = segments()
     used = [declared[name] for name in inputs.knowledge]
-    return sorted({s.source for s in used if not all(s.carried_by(record) for record in records)})
+    missing = {s.source for s in used if not all(s.carried_by(record) for record in records)}
+    if rules is not None and rules.lacking(records):
+        missing.update(rules.needs())
+    return sorted(missing)
 
 
 def ensure_knowledge(
-    records: list[Record], inputs: InputConfig, retrieval: RetrievalConfig | None, progress: bool = False
+    records: list[Record],
+    inputs: InputConfig,
+    retrieval: RetrievalConfig | None,
+    progress: bool = False,
+    rules: RuleConfig | None = None,
 ) -> list[Record]:
-    """Add the knowledge the inputs use to records that lack it, with the model's retrieval settings.
+    """Add the knowledge the inputs and rules use to records that lack it, with the model's retrieval settings.
 
     Raises :class:`KearError` (one line) when that knowledge is needed and cannot be retrieved: no settings, an
     index that is not there, a corpus that cannot be read.
     """
-    sources = missing_sources(records, inputs)
+    sources = missing_sources(records, inputs, rules)
     if not sources:
         return records
     if retrieval is None:
@@ -130,6 +138,7 @@ def predict_records(
     retrieval_overrides: Sequence[str] = (),
     progress: bool = False,
     accelerator=None,
+    rules: RuleConfig | None = None,
 ) -> list[Prediction]:
     """Scores and predictions for records, with the knowledge the model was trained with.
 
@@ -148,13 +157,16 @@ def predict_records(
         retrieval_overrides: ``key=value`` changes to the model's retrieval settings.
         progress: show a progress bar while retrieving.
         accelerator: an ``accelerate.Accelerator`` the model was prepared with, to split the work.
+        rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
     """
     records = list(records)
     inputs = saved_inputs(model)
-    records = ensure_knowledge(records, inputs, retrieval_config(model, retrieval_overrides), progress)
+    rules = saved_rules(model) if rules is None else rules
+    records = ensure_knowledge(records, inputs, retrieval_config(model, retrieval_overrides), progress, rules)
     examples = list(encode_records(records, tokenizer, inputs))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return predictions_for(examples, choice_scores(model, examples, batch_size, pad, accelerator))
+    predictions = predictions_for(examples, choice_scores(model, examples, batch_size, pad, accelerator))
+    return apply_rules(predictions, records, rules)
 
 
 def prediction_line(prediction: Prediction, record: Record, with_knowledge: bool) -> bytes:
@@ -361,6 +373,7 @@ def predict_file(
     retrieval_overrides: Sequence[str] = (),
     progress: bool = True,
     overwrite: bool = False,
+    rules: RuleConfig | None = None,
 ) -> PredictReport:
     """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
 
@@ -378,6 +391,7 @@ def predict_file(
         retrieval_overrides: ``key=value`` changes to the model's retrieval settings (say, where its indexes are).
         progress: show a progress bar.
         overwrite: replace an existing output that is not this run's to continue.
+        rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
     """
     to_stdout = str(output) == "-"
     report = PredictReport()
@@ -386,6 +400,7 @@ def predict_file(
         model, tokenizer = load_model_for_output(
             model_source, output, [source, model_source], retrieval_overrides, lock=stack
         )
+        rules = saved_rules(model) if rules is None else rules
         target = None
         if not to_stdout:
             identity = {
@@ -394,6 +409,7 @@ def predict_file(
                 "split": split,
                 "retrieval settings": list(retrieval_overrides),
                 "knowledge in the lines": with_knowledge,
+                **({"rules": asdict(rules)} if rules.active else {}),  # outputs of older runs had no rules
             }
             target = _Output(Path(output), identity, overwrite, stack)
         earlier = target.earlier if target else []
@@ -409,7 +425,9 @@ def predict_file(
         )
         for batch in _chunks(records, chunk):
             raw = [record.to_dict() for record in batch] if target else None  # as read, before retrieval
-            predictions = predict_records(model, tokenizer, batch, batch_size, retrieval_overrides=retrieval_overrides)
+            predictions = predict_records(
+                model, tokenizer, batch, batch_size, retrieval_overrides=retrieval_overrides, rules=rules
+            )
             lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
             if target:
                 target.write(lines, raw)

@@ -155,6 +155,7 @@ class _Run:
             length_buckets=config.model.length_buckets,
             inputs=asdict(config.inputs),
             retrieval=asdict(config.retrieval),
+            rules=asdict(config.rules),
         )
         if config.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()

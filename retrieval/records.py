@@ -17,8 +17,8 @@ so ``answerKey: 1`` with labels ``"1", "2"`` is the first choice. Only the plain
 
 Knowledge fields are checked when a record is read, so that what passes the reader is what the input builder
 and the sources can use: ``qc_meaning``/``ac_meaning`` a string or null, ``triple`` a list of ``[head, relation,
-tail]`` string triples, ``surface`` a string, ``weight`` a number, ``retrieval`` a list of strings,
-``qc_grounded`` a boolean. Other fields are kept as they are.
+tail]`` string triples, ``surface`` a string, ``weight`` a number, ``retrieval`` and ``relations`` lists of
+strings, ``qc_grounded`` a boolean. Other fields are kept as they are.
 
 Texts far longer than any encoder can use are cut when a record is read (see :data:`MAX_QUESTION_CHARS` and the
 limits beside it), so that retrieval's time and memory stay bounded whatever the input. Ids must be unique in
@@ -235,6 +235,8 @@ def _knowledge(fields: dict[str, Any], where: str, names: tuple[str, ...]) -> di
             if not _strings(value):
                 raise ValueError(f"{where}: field 'retrieval' must be a list of strings")
             out[name] = [clip(text, MAX_KNOWLEDGE_CHARS) for text in value[:MAX_EXAMPLES]]
+        elif name == "relations" and not _strings(value):
+            raise ValueError(f"{where}: field 'relations' must be a list of strings")
         elif name == "triple":
             if not isinstance(value, list) or not all(_strings(t) and len(t) == 3 for t in value):
                 raise ValueError(f"{where}: field 'triple' must be a list of [head, relation, tail] string triples")
@@ -245,7 +247,7 @@ def _knowledge(fields: dict[str, Any], where: str, names: tuple[str, ...]) -> di
 
 
 _QUESTION_KNOWLEDGE = ("qc_meaning", "qc_grounded")
-_CHOICE_KNOWLEDGE = ("ac_meaning", "triple", "surface", "weight", "retrieval")
+_CHOICE_KNOWLEDGE = ("ac_meaning", "triple", "surface", "weight", "retrieval", "relations")
 
 
 def _choices_from_list(items: Any) -> list[Choice]:

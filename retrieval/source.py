@@ -125,6 +125,8 @@ class KnowledgeSource(ABC):
     order: ClassVar[int] = 100
     # Part of the default ``sources`` (KEAR's recipe): a source added later is used only when named.
     default: ClassVar[bool] = False
+    # The layout of what the source writes: a new version does not reuse results cached by an older one.
+    version: ClassVar[int] = 1
 
     # The settings that name the files and folders the source reads (a path or a list of paths), each required,
     # and how to make them when they are not set.
@@ -149,7 +151,8 @@ class KnowledgeSource(ABC):
 
     def fingerprint(self) -> str:
         """Identity of this source's settings and data: cached results are reused only when it matches."""
-        payload = json.dumps([self.name, asdict(self.config), self.identity], sort_keys=True, default=str)
+        identity = [self.name, self.version, asdict(self.config), self.identity]
+        payload = json.dumps(identity, sort_keys=True, default=str)
         return hashlib.sha1(payload.encode()).hexdigest()
 
     @abstractmethod

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import shlex
 import sys
 import time
@@ -82,14 +81,6 @@ def reference_indexes(data: Path, folder: Path, **settings: Any):
     return index_dumps(folder, data / "conceptnet-assertions-mini.csv", data / "wiktionary-mini.jsonl", **settings)
 
 
-def folds(records: list, k: int, seed: int) -> list[tuple[list, list]]:
-    """``k`` cross-validation folds of ``records`` in a seeded random order: (training part, held-out part) each."""
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    parts = [[records[i] for i in order[f::k]] for f in range(k)]
-    return [([r for other, part in enumerate(parts) if other != f for r in part], parts[f]) for f in range(k)]
-
-
 def annotated(records: list, config) -> list:
     """``records`` with their knowledge retrieved afresh by ``config`` (a :class:`retrieval.RetrievalConfig`)."""
     from retrieval import annotate
@@ -136,58 +127,15 @@ def train_fold(config, train: list, test: list, folder: Path) -> float:
 
 
 def trainer_baseline(tokenizer, train: list, held_out: list, folder: Path, training) -> dict[str, float]:
-    """The packaged MiniLM trained the textbook way: ``AutoModelForMultipleChoice`` + ``Trainer`` +
-    ``DataCollatorForMultipleChoice`` with default settings, on token ids encoded by :func:`kear.encode_records`.
-
-    Args:
-        tokenizer: the encoder's tokenizer (the collator pads with it).
-        train: encoded training examples.
-        held_out: encoded held-out examples.
-        folder: the Trainer's output folder (nothing is saved there).
-        training: kear's optimisation settings (a :class:`kear.config.TrainingConfig`), whose batch size,
-            learning rate, weight decay, warmup ratio, seed and steps (``max_steps``, else ``epochs``) the
-            Trainer takes; the schedule is linear, as kear's default.
+    """The packaged MiniLM trained the textbook way (:mod:`kear.baseline`), on token ids encoded by
+    :func:`kear.encode_records`, with kear's optimisation settings ``training`` (a ``TrainingConfig``).
 
     Returns the seconds the training loop took and the held-out accuracy.
     """
-    import numpy as np
-    import torch
-    from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice, Trainer, TrainingArguments
+    from kear.baseline import fit_trainer, trainer_predictions
+    from kear.evaluation import accuracy_of
 
-    from kear.modeling import resolve_model_path
-
-    rows = lambda examples: [  # noqa: E731  (the layout the collator expects: a list per choice)
-        {
-            "input_ids": [row.tolist() for row in example.input_ids],
-            "token_type_ids": [row.tolist() for row in example.token_type_ids],
-            "attention_mask": [[1] * len(row) for row in example.input_ids],
-            "label": example.label,
-        }
-        for example in examples
-    ]
-    torch.manual_seed(training.seed)
-    model = AutoModelForMultipleChoice.from_pretrained(resolve_model_path(MINILM))
-    steps = {"max_steps": training.max_steps} if training.max_steps else {"num_train_epochs": training.epochs}
-    arguments = TrainingArguments(
-        output_dir=str(folder),
-        per_device_train_batch_size=training.batch_size,
-        per_device_eval_batch_size=training.batch_size,
-        learning_rate=training.learning_rate,
-        weight_decay=training.weight_decay,
-        warmup_steps=training.warmup_ratio,  # a number below 1 is a share of the steps
-        lr_scheduler_type="linear",
-        seed=training.seed,
-        logging_steps=10,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=True,
-        **steps,
-    )
-    collator = DataCollatorForMultipleChoice(tokenizer)
-    trainer = Trainer(model=model, args=arguments, train_dataset=rows(train), data_collator=collator)
     started = time.perf_counter()
-    trainer.train()
+    trainer = fit_trainer(MINILM, tokenizer, train, training, folder)
     seconds = time.perf_counter() - started
-    output = trainer.predict(rows(held_out))
-    return {"seconds": seconds, "accuracy": float((np.argmax(output.predictions, -1) == output.label_ids).mean())}
+    return {"seconds": seconds, "accuracy": accuracy_of(trainer_predictions(trainer, held_out))}

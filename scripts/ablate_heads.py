@@ -75,6 +75,7 @@ def demo_part(args: argparse.Namespace, heads: dict[str, Head], work: Path) -> d
 
 def dev_part(args: argparse.Namespace, heads: dict[str, Head], work: Path) -> dict[str, list[float]] | None:
     """Held-out accuracy on the CommonsenseQA dev folds, per head and fold (``None`` without the data)."""
+    from kear.ablate import k_folds
     from kear.config import TrainConfig
     from retrieval import load_settings, read_records
 
@@ -86,7 +87,7 @@ def dev_part(args: argparse.Namespace, heads: dict[str, Head], work: Path) -> di
     recipe = load_settings(TrainConfig, STUDY_RECIPE)  # with KEAR's input: all three kinds of knowledge
     recipe = common.updated(recipe, {"training": {"epochs": args.epochs, "max_steps": args.max_steps}})
     results = {name: [] for name in heads}
-    for number, (train, test) in enumerate(common.folds(records, args.folds, recipe.training.seed)):
+    for number, (train, test) in enumerate(k_folds(records, args.folds, recipe.training.seed)):
         records_with_knowledge = common.our_knowledge(train, test, work / f"fold{number}", indexes)
         for name, head in heads.items():
             config = common.updated(recipe, {"model": vars(head)})

@@ -295,3 +295,17 @@ def test_grounding_and_selection_over_long_texts(sample_selector: TripleSelector
     assert sample_selector.ground(question, choices) == "milk"
     assert sample_selector.select("milk", "refrigerator " * 2_000) is None  # not a concept: nothing, and quickly
     assert len(sample_selector._memo) < 100  # long pairs are not remembered
+
+
+def test_relations_are_every_relation_from_the_concept_to_the_choice(sample_config) -> None:
+    from retrieval import annotate, read_records
+
+    records = list(
+        annotate(read_records(sample_file("questions.jsonl")), sample_config, ["conceptnet"], progress=False)
+    )
+    pairs = [(r, c) for r in records for c in r.choices]
+    assert all(isinstance(c.knowledge["relations"], list) for _, c in pairs)
+    # a direct triple from the question concept names one of the relations the rule counts
+    direct = [(r, c) for r, c in pairs if c.knowledge["triple"] and c.knowledge["triple"][0][0] == r.question_concept]
+    assert direct and all(c.knowledge["triple"][0][1] in c.knowledge["relations"] for _, c in direct)
+    assert any(not c.knowledge["relations"] for _, c in pairs)  # choices the concept has no edge to

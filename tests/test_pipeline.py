@@ -77,7 +77,7 @@ def test_a_rebuilt_index_invalidates_the_cache(sample_config: RetrievalConfig, t
 
 def test_sources_can_be_chosen(sample_config: RetrievalConfig) -> None:
     (record, *_) = annotate(_records(), sample_config, ["conceptnet"], progress=False)
-    assert set(record.choices[0].knowledge) == {"triple", "surface", "weight"}
+    assert set(record.choices[0].knowledge) == {"triple", "surface", "weight", "relations"}
     assert record.knowledge == {}
     with pytest.raises(ConfigError, match="unknown knowledge source"):
         list(annotate(_records(), sample_config, ["conceptnet", "wikipedia"], progress=False))
@@ -149,7 +149,9 @@ def test_an_oversized_record_is_cut_when_read_and_retrieval_over_it_completes(
         (out,) = annotate([record], sample_config, progress=False)
     assert out.question_concept == "milk" and out.knowledge["qc_meaning"].startswith("milk:")
     assert out.choices[0].knowledge["triple"] == [["milk", "AtLocation", "refrigerator"]]
-    assert all(set(c.knowledge) == {"triple", "surface", "weight", "ac_meaning", "retrieval"} for c in out.choices)
+    assert all(
+        set(c.knowledge) == {"triple", "surface", "weight", "relations", "ac_meaning", "retrieval"} for c in out.choices
+    )
 
 
 # ------------------------------------------------------------------------------------- the cache and its damage

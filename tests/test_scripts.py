@@ -48,23 +48,28 @@ def test_the_reference_data_defaults_to_beside_the_working_directory(scripts, mo
     assert (default, chosen) == (Path("../shared/data/csqa-dev-reference"), Path("/data/csqa"))
 
 
-def test_the_study_conditions_are_the_segments_they_were(scripts) -> None:
+def test_the_study_conditions_are_the_segments_they_were(monkeypatch) -> None:
+    from kear.ablate import StudyConfig, condition_config
     from retrieval import load_settings
 
-    study = scripts("study_csqa_dev")
-    conditions = load_settings(study.Conditions, study.CONDITIONS).conditions
+    monkeypatch.chdir(SCRIPTS.parent)  # the study's paths are relative to the repository root
+    study = load_settings(StudyConfig, "configs/study/csqa-dev.yaml")
     every = ["qc_meaning", "ac_meaning", "examples", "triple"]
-    assert {name: (condition.knowledge, condition.origin) for name, condition in conditions.items()} == {
-        "no knowledge": ([], "ours"),
-        "ConceptNet triple": (["triple"], "ours"),
-        "definitions (Wiktionary)": (["qc_meaning", "ac_meaning"], "ours"),
-        "definitions (WordNet)": (["qc_meaning", "ac_meaning"], "wordnet"),
-        "similar examples (BM25)": (["examples"], "ours"),
-        "all three": (every, "ours"),
-        "all three, reference triples and meanings": (every, "reference"),
+    knowledge = {name: condition_config(study, name).inputs.knowledge for name in study.conditions}
+    assert knowledge == {
+        "no knowledge": [],
+        "ConceptNet triple": ["triple"],
+        "definitions (Wiktionary)": ["qc_meaning", "ac_meaning"],
+        "definitions (WordNet)": ["qc_meaning", "ac_meaning"],
+        "similar examples (BM25)": ["examples"],
+        "all three, KEAR's order": every,
+        "all three, segment budget": every,
+        "all three, reference triples and definitions": every,
+        "no knowledge, plain transformers Trainer": [],
     }
-    config = study.train_config(study.build_parser().parse_args(["--max-length", "48", "--max-steps", "2"]))
-    assert (config.inputs.max_length, config.training.max_steps, config.training.learning_rate) == (48, 2, 1e-4)
+    budget = condition_config(study, "all three, segment budget").inputs
+    assert budget.truncation == ["examples", "ac_meaning", "qc_meaning"] and budget.segment_caps == {"examples": 24}
+    assert study.baseline == "no knowledge" and study.data.folds == 5
 
 
 def test_the_heads_recipe_names_each_head_and_its_settings(scripts) -> None:
@@ -77,8 +82,10 @@ def test_the_heads_recipe_names_each_head_and_its_settings(scripts) -> None:
         load_settings(ablation.Heads, None, ["heads.x.head=eanet", "heads.x.head_settings.nope=1"])
 
 
-def test_folds_hold_out_each_record_once(scripts) -> None:
-    folds = scripts("_common").folds(list(range(10)), 3, seed=0)
+def test_folds_hold_out_each_record_once() -> None:
+    from kear.ablate import k_folds
+
+    folds = k_folds(list(range(10)), 3, seed=0)
     held_out = [record for _, test in folds for record in test]
     assert sorted(held_out) == list(range(10))
     assert all(sorted(train + test) == list(range(10)) for train, test in folds)

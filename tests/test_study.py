@@ -20,20 +20,15 @@ def test_study_runs_on_two_folds(tmp_path: Path) -> None:
         str(SCRIPT),
         "--data",
         str(REFERENCE),
-        "--folds",
-        "2",
-        "--max-questions",
-        "30",
-        "--max-steps",
-        "2",
-        "--max-length",
-        "48",
-        "--workdir",
-        str(tmp_path / "work"),
-        "--report",
-        str(report),
+        "data.folds=2",
+        "data.max_records=30",
+        "selection.learning_rates=[1e-4]",
+        "every_condition.training.epochs=1",
+        "every_condition.inputs.max_length=48",
+        f"output_dir={tmp_path / 'study'}",
+        f"report={report}",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=SCRIPT.parents[1])
     assert result.returncode == 0, result.stderr[-3000:]
     text = report.read_text()
     for condition in (
@@ -41,8 +36,9 @@ def test_study_runs_on_two_folds(tmp_path: Path) -> None:
         "ConceptNet triple",
         "definitions (Wiktionary)",
         "similar examples (BM25)",
-        "all three",
-        "all three, reference triples and meanings",
+        "all three, KEAR's order",
+        "all three, segment budget",
+        "all three, reference triples and definitions",
         "no knowledge, plain transformers Trainer",
     ):
         assert f"| {condition}" in text, condition

@@ -40,7 +40,8 @@ def render_triple(segment: Segment, record: Record, choice: Choice, options: obj
 
 @register
 class ConceptNetSource(KnowledgeSource):
-    """Adds ``triple``, ``surface`` and ``weight`` to each choice, KEAR's reference fields.
+    """Adds ``triple``, ``surface`` and ``weight`` to each choice, KEAR's reference fields, and ``relations``, the
+    relations from the question concept to the choice that KEAR's majority-relation rule counts (:mod:`.majority`).
 
     A choice without an edge gets ``triple: []``, ``surface: ""`` and ``weight: 0.0``, as in the reference data.
     Records without a question concept get one found in their question text (``ground_question_concept``).
@@ -59,6 +60,7 @@ class ConceptNetSource(KnowledgeSource):
             render=render_triple,
         ),
     )
+    version = 2  # 2: adds relations
     order = 0  # first: it may ground the question concept that the dictionary then defines
     default = True
 
@@ -92,9 +94,10 @@ class ConceptNetSource(KnowledgeSource):
             for choice in record.choices:
                 edge = self.selector.select(concept, choice.text)
                 if edge is None:
-                    choices.append({"triple": [], "surface": "", "weight": 0.0})
+                    fields = {"triple": [], "surface": "", "weight": 0.0}
                 else:
                     triple = [[edge.head, edge.relation, edge.tail]]
-                    choices.append({"triple": triple, "surface": edge.surface or "", "weight": edge.weight})
+                    fields = {"triple": triple, "surface": edge.surface or "", "weight": edge.weight}
+                choices.append({**fields, "relations": self.selector.relations(concept, choice.text)})
             out.append(Knowledge(choices=choices, question_concept=grounded))
         return out

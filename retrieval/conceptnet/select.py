@@ -136,6 +136,19 @@ class TripleSelector:
             self._memo[key] = found
         return found
 
+    def relations(self, question_concept: str | None, choice: str) -> list[str]:
+        """The relations of every edge from the question concept to the choice: what KEAR's majority-relation
+        rule counts (its ``add_freq_rel``: any relation, any weight >= 0, the choice's first form that the concept
+        has edges to, in the graph's order)."""
+        heads = self._forms(question_concept)[:1] if question_concept else []
+        for head in heads:
+            for tail in self._forms(choice):
+                span = self.index.edges_between(head, tail)
+                found = [self.index.relations[self.index.rel[p]] for p in span if self.index.weight[p] >= 0]
+                if found:
+                    return list(dict.fromkeys(found))
+        return []
+
     def ground(self, question: str, choices: list[str] = ()) -> str | None:
         """Find a question concept in a question's text.
 
