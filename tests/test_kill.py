@@ -212,8 +212,14 @@ def test_two_writers_on_one_output(trained_model: Path, many_questions: Path, tm
     while not (work / ".out.jsonl.kear-lock").exists():
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.005)
-    second = subprocess.run(command, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-    assert first.poll() is None, "the first run ended before the second started: nothing was tested"
+    # the first is held where it stands, lock taken, while the second runs: the two overlap however fast either is
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = subprocess.run(
+            command, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+        )
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1] == (
         "kear: error: out.jsonl: another kear run is writing it; wait for it to end, or write elsewhere"
