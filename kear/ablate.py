@@ -402,12 +402,14 @@ def _append(path: Path, cell: dict) -> None:
         os.fsync(handle.fileno())
 
 
-def ablate(study: StudyConfig, command: str | None = None) -> dict[tuple[str, int], dict]:
-    """Run every (condition, fold) cell not finished yet, appending each to ``cells.jsonl``; then the report.
+def ablate(study: StudyConfig, command: str | None = None, appendix: str = "") -> dict[tuple[str, int], dict]:
+    """Run every (condition, fold) cell not finished yet, appending each to ``cells.jsonl`` and writing the report
+    again after each, so that a long study shows (and can be read) as it goes.
 
     Args:
         study: the study's settings.
         command: the command line that runs it, for the report.
+        appendix: Markdown added at the end of the report (a study's own sections).
 
     Returns every finished cell of the study by (condition, fold).
     """
@@ -428,7 +430,8 @@ def ablate(study: StudyConfig, command: str | None = None) -> dict[tuple[str, in
             _append(folder / "cells.jsonl", cell)
             cells[name, fold] = cell
             logger.info("%s, fold %d: held-out accuracy %s", name, fold, cell["accuracy"])
-    write_report(study, cells, command)
+            write_report(study, cells, command, appendix)
+    write_report(study, cells, command, appendix)
     return cells
 
 

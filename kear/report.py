@@ -92,7 +92,7 @@ def _difference(found: dict | None) -> str:
     return _number(found["mean"], sign=True) + ("" if half is None else f" ± {half:.3f}")
 
 
-def markdown(study: Any, table: dict[str, Any], command: str | None) -> str:
+def markdown(study: Any, table: dict[str, Any], command: str | None, appendix: str = "") -> str:
     """The report's text."""
     reference = study.baseline
     lines = [
@@ -128,6 +128,8 @@ def markdown(study: Any, table: dict[str, Any], command: str | None) -> str:
         ]
     if command:
         lines += ["", "Reproduce with:", "", "```bash", command, "```"]
+    if appendix:
+        lines += ["", appendix.strip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -152,12 +154,15 @@ def chart(table: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def write_report(study: Any, cells: dict[tuple[str, int], dict], command: str | None = None) -> Path:
-    """The Markdown report, its JSON (every cell and the summary) and chart, beside each other."""
+def write_report(
+    study: Any, cells: dict[tuple[str, int], dict], command: str | None = None, appendix: str = ""
+) -> Path:
+    """The Markdown report (``appendix`` at its end), its JSON (every cell and the summary) and chart, beside each
+    other."""
     path = Path(study.report or Path(study.output_dir) / "report.md")
     table = summary(cells, list(study.conditions), study.baseline)
     with atomic_path(path) as target:
-        target.write_text(markdown(study, table, command), encoding="utf-8")
+        target.write_text(markdown(study, table, command, appendix), encoding="utf-8")
     everything = {"summary": table, "cells": [cells[key] for key in sorted(cells)]}
     with atomic_path(path.with_suffix(".json")) as target:
         target.write_text(json.dumps(everything, indent=1), encoding="utf-8")

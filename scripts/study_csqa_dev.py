@@ -49,7 +49,6 @@ def agreement_section(data: Path, indexes: Path) -> str:
     ours = list(annotate([r.without_knowledge() for r in records], config, progress=False))
     rows = knowledge_agreement(records, ours).rows()
     lines = [
-        "",
         "## Retrieval agreement with the reference",
         "",
         "| knowledge | same | of | rate |",
@@ -80,9 +79,7 @@ def main() -> None:
     if not (indexes / "wordnet").is_dir():  # WordNet is not installed: its condition cannot run here
         study.conditions = {n: c for n, c in study.conditions.items() if "wordnet" not in str(c.get("retrieval"))}
     command = shlex.join(["python", "scripts/study_csqa_dev.py", *map(str, args.overrides)])
-    ablate(study, command)
-    report = Path(study.report or Path(study.output_dir) / "report.md")
-    report.write_text(report.read_text() + agreement_section(args.data, indexes) + "\n")
+    ablate(study, command, appendix=agreement_section(args.data, indexes))
 
 
 if __name__ == "__main__":
