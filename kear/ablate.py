@@ -335,10 +335,11 @@ def _token_stats(config: TrainConfig, records: list) -> dict:
 
 
 def protocol(study: StudyConfig) -> dict:
-    """What every cell of a study shares: changing it makes the finished cells another study's."""
+    """What every cell of a study shares: changing it makes the finished cells another study's (as JSON holds it,
+    so that it compares equal with a saved copy)."""
     data = study.data
     files = [data.records] if data.records else [data.train, data.dev]
-    return {
+    found = {
         "data": [_file_digest(f) for f in files],
         "folds": 1 if data.records is None else data.folds,
         "seed": data.seed,
@@ -348,6 +349,7 @@ def protocol(study: StudyConfig) -> dict:
         "every condition": study.every_condition,
         "rule_threshold": study.rule_threshold,
     }
+    return json.loads(json.dumps(found, default=str))
 
 
 def _file_digest(path: str) -> str:
@@ -360,7 +362,7 @@ def _file_digest(path: str) -> str:
 def finished_cells(folder: Path, study: StudyConfig) -> dict[tuple[str, int], dict]:
     """The cells a study has already finished (checked against its protocol and conditions)."""
     saved = folder / "protocol.json"
-    current = json.loads(json.dumps(protocol(study), default=str))
+    current = protocol(study)
     if saved.is_file() and json.loads(saved.read_text()) != current:
         raise KearError(
             f"{folder}: holds a study with another protocol (data, folds, seed, selection, recipe or rule); "
@@ -371,12 +373,36 @@ def finished_cells(folder: Path, study: StudyConfig) -> dict[tuple[str, int], di
         saved.write_text(json.dumps(current, indent=1))
     cells = {}
     path = folder / "cells.jsonl"
+    if not path.exists():
+        _restore_cells(path, study, current)
     for number, cell in enumerate(_read_cells(path), start=1):
         name = cell["condition"]
         if name in study.conditions and cell["settings"] != _digest(study.conditions[name]):
             raise KearError(f"{path}:{number}: condition {name!r} has changed since it ran; give it a new name")
         cells[name, cell["fold"]] = cell
     return cells
+
+
+def report_path(study: StudyConfig) -> Path:
+    """The study's Markdown report; its JSON (every cell, the protocol) and chart go beside it."""
+    return Path(study.report or Path(study.output_dir) / "report.md")
+
+
+def _restore_cells(path: Path, study: StudyConfig, current: dict) -> None:
+    """Start ``cells.jsonl`` from the cells of the report's JSON when that is of the same protocol: a study whose
+    report was kept (committed, copied) goes on on another machine, from a new ``output_dir``."""
+    saved = report_path(study).with_suffix(".json")
+    try:
+        found = json.loads(saved.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(found, dict) or found.get("protocol") != current or not isinstance(found.get("cells"), list):
+        return
+    # the caller holds the lock of cells.jsonl: written beside it, then moved into place whole
+    staged = path.with_name(f"{path.name}.restored")
+    staged.write_bytes(b"".join(dump_json_line(cell) for cell in found["cells"]))
+    os.replace(staged, path)
+    logger.info("%d finished cells taken from %s", len(found["cells"]), saved)
 
 
 def _read_cells(path: Path) -> list[dict]:

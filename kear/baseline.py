@@ -41,6 +41,19 @@ def trainer_rows(examples: Sequence[Example]) -> list[dict[str, Any]]:
     ]
 
 
+class _LengthDroppingCollator:
+    """``DataCollatorForMultipleChoice`` for rows that also carry a ``length`` (the sampler's): it would try to
+    split the number by choice."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        from transformers import DataCollatorForMultipleChoice
+
+        self.collate = DataCollatorForMultipleChoice(tokenizer)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return self.collate([{k: v for k, v in row.items() if k != "length"} for row in rows])
+
+
 def fit_trainer(
     encoder: str,
     tokenizer: Any,
@@ -48,6 +61,8 @@ def fit_trainer(
     training: TrainingConfig,
     folder: Path,
     dev: Sequence[Example] | None = None,
+    group_by_length: bool = False,
+    attention_dropout: float | None = None,
 ):
     """A ``Trainer`` fitted with kear's optimisation settings (batch size, learning rate, weight decay, warmup
     ratio, linear schedule, seed, ``max_steps`` else ``epochs``).
@@ -59,11 +74,27 @@ def fit_trainer(
         training: kear's optimisation settings.
         folder: the Trainer's output folder.
         dev: examples to evaluate after every epoch; the best epoch's model is the one kept at the end.
+        group_by_length: transformers' own length grouping, as a careful user sets it up: a ``datasets.Dataset``
+            with a ``length`` column holding each question's longest choice (without it the sampler would measure
+            the number of choices), kept through the Trainer's column removal and dropped by the collator.
+        attention_dropout: the encoder's dropout on attention probabilities (``None``: its own), as
+            ``model.attention_dropout`` sets it for kear.
     """
-    from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice, Trainer, TrainingArguments
+    from transformers import AutoConfig, AutoModelForMultipleChoice, Trainer, TrainingArguments
+
+    from .modeling import set_attention_dropout
 
     torch.manual_seed(training.seed)
-    model = AutoModelForMultipleChoice.from_pretrained(resolve_model_path(encoder))
+    config = AutoConfig.from_pretrained(resolve_model_path(encoder))
+    set_attention_dropout(config, attention_dropout, encoder)
+    model = AutoModelForMultipleChoice.from_pretrained(resolve_model_path(encoder), config=config)
+    rows = trainer_rows(train)
+    grouping: dict[str, Any] = {}
+    if group_by_length:
+        import datasets
+
+        rows = datasets.Dataset.from_list([{**row, "length": len(max(row["input_ids"], key=len))} for row in rows])
+        grouping = {"train_sampling_strategy": "group_by_length", "remove_unused_columns": False}
     steps = {"max_steps": training.max_steps} if training.max_steps else {"num_train_epochs": training.epochs}
     per_epoch = {"eval_strategy": "epoch", "save_strategy": "epoch", "load_best_model_at_end": True}
     arguments = TrainingArguments(
@@ -79,6 +110,7 @@ def fit_trainer(
         report_to=[],
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
+        **grouping,
         **(
             {**per_epoch, "metric_for_best_model": "accuracy", "save_only_model": True}
             if dev
@@ -90,9 +122,9 @@ def fit_trainer(
     trainer = Trainer(
         model=model,
         args=arguments,
-        train_dataset=trainer_rows(train),
+        train_dataset=rows,
         eval_dataset=trainer_rows(dev) if dev else None,
-        data_collator=DataCollatorForMultipleChoice(tokenizer),
+        data_collator=_LengthDroppingCollator(tokenizer),  # DataCollatorForMultipleChoice where there is no length
         compute_metrics=accuracy if dev else None,
     )
     trainer.train()

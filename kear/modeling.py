@@ -272,6 +272,27 @@ def check_max_length(config: PreTrainedConfig, inputs: dict[str, Any] | None, na
         )
 
 
+# What encoder configs call their dropout on attention probabilities (BERT's family and DeBERTa; DistilBERT, BART).
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def set_attention_dropout(config: PreTrainedConfig, rate: float | None, name_or_path: str) -> None:
+    """Set an encoder config's dropout on attention probabilities (``None``: leave the encoder's own).
+
+    Raises:
+        ConfigError: an encoder whose config has no such setting.
+    """
+    if rate is None:
+        return
+    keys = [key for key in ATTENTION_DROPOUT_KEYS if isinstance(getattr(config, key, None), (int, float))]
+    if not keys:
+        raise ConfigError(
+            f"model.attention_dropout: encoder '{name_or_path}' ({config.model_type}) has no attention dropout to set"
+        )
+    for key in keys:
+        setattr(config, key, rate)
+
+
 def drop_pooler(encoder: nn.Module) -> nn.Module:
     """Remove a BERT-style pooler: no head uses it, and parameters without gradients stop DDP."""
     if isinstance(getattr(encoder, "pooler", None), nn.Module):
@@ -379,7 +400,7 @@ class KearModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     @classmethod
-    def from_encoder(cls, name_or_path: str, **settings: Any) -> KearModel:
+    def from_encoder(cls, name_or_path: str, attention_dropout: float | None = None, **settings: Any) -> KearModel:
         """A new model around a pretrained encoder (a folder, a Hub id or a packaged model's name).
 
         The encoder's config is read first, and the settings checked against it (``inputs.max_length`` within
@@ -387,6 +408,7 @@ class KearModel(PreTrainedModel):
 
         Args:
             name_or_path: the pretrained encoder.
+            attention_dropout: the encoder's dropout on attention probabilities (``None``: its own).
             settings: :class:`KearConfig` arguments (``head``, ``head_settings``, ``classifier_dropout``,
                 ``inputs``...).
 
@@ -405,6 +427,7 @@ class KearModel(PreTrainedModel):
                 "from an encoder (its Hub id or folder), and predicts with a kear model"
             )
         check_max_length(config, settings.get("inputs"), name_or_path)
+        set_attention_dropout(config, attention_dropout, name_or_path)
         head, head_settings = settings.get("head", "first_token"), settings.get("head_settings")
         # a head on the meta device, with the random generators left as they were: a cheap check of its settings
         with torch.random.fork_rng(devices=[]), torch.device("meta"):

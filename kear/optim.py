@@ -53,14 +53,16 @@ def parameter_groups(
 
 
 def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW over :func:`parameter_groups`.
+    """AdamW over :func:`parameter_groups`, with torch's fused kernel (one call per step for all parameters instead
+    of a dozen elementwise passes per tensor: on CPU the default loop costs a tenth of a small encoder's step).
 
     Args:
         model: the model to train (only parameters that require gradients are optimised).
         config: the training settings (learning rate, weight decay, epsilon, layer-wise decay).
     """
     groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layerwise_lr_decay)
-    return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon)
+    fused = all(p.is_floating_point() for group in groups for p in group["params"])
+    return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_epsilon, fused=fused)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, total_steps: int):

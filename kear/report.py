@@ -159,11 +159,14 @@ def write_report(
 ) -> Path:
     """The Markdown report (``appendix`` at its end), its JSON (every cell and the summary) and chart, beside each
     other."""
-    path = Path(study.report or Path(study.output_dir) / "report.md")
+    from .ablate import protocol, report_path
+
+    path = report_path(study)
     table = summary(cells, list(study.conditions), study.baseline)
     with atomic_path(path) as target:
         target.write_text(markdown(study, table, command, appendix), encoding="utf-8")
-    everything = {"summary": table, "cells": [cells[key] for key in sorted(cells)]}
+    # the protocol lets a later run of the same study go on from these cells (kear.ablate.finished_cells)
+    everything = {"summary": table, "protocol": protocol(study), "cells": [cells[key] for key in sorted(cells)]}
     with atomic_path(path.with_suffix(".json")) as target:
         target.write_text(json.dumps(everything, indent=1), encoding="utf-8")
     chart(table, path.with_suffix(".png"))

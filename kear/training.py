@@ -153,6 +153,7 @@ class _Run:
             head_settings=config.model.head_settings,
             classifier_dropout=config.model.classifier_dropout,
             length_buckets=config.model.length_buckets,
+            attention_dropout=config.model.attention_dropout,
             inputs=asdict(config.inputs),
             retrieval=asdict(config.retrieval),
             rules=asdict(config.rules),

@@ -124,18 +124,3 @@ def train_fold(config, train: list, test: list, folder: Path) -> float:
     paths = {"data": {"train": str(folder / "train.jsonl"), "dev": str(folder / "test.jsonl")}}
     config = updated(config, {**paths, "training": {"output_dir": str(folder / "run")}})
     return train_model(config, progress=False).history[-1]["dev_accuracy"]
-
-
-def trainer_baseline(tokenizer, train: list, held_out: list, folder: Path, training) -> dict[str, float]:
-    """The packaged MiniLM trained the textbook way (:mod:`kear.baseline`), on token ids encoded by
-    :func:`kear.encode_records`, with kear's optimisation settings ``training`` (a ``TrainingConfig``).
-
-    Returns the seconds the training loop took and the held-out accuracy.
-    """
-    from kear.baseline import fit_trainer, trainer_predictions
-    from kear.evaluation import accuracy_of
-
-    started = time.perf_counter()
-    trainer = fit_trainer(MINILM, tokenizer, train, training, folder)
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "accuracy": accuracy_of(trainer_predictions(trainer, held_out))}

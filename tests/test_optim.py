@@ -85,3 +85,8 @@ def test_every_accepted_scheduler_runs_with_warmup(name: str) -> None:
 def test_polynomial_needs_a_peak_above_its_end() -> None:
     with pytest.raises(SettingError, match="learning_rate must be above 1e-07"):
         TrainingConfig(scheduler="polynomial", learning_rate=1e-8)
+
+
+def test_adamw_runs_fused(model: KearModel) -> None:
+    # one kernel per step instead of a dozen passes per tensor: what Trainer uses too (adamw_torch_fused)
+    assert build_optimizer(model, TrainingConfig()).defaults["fused"] is True
