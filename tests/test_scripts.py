@@ -31,7 +31,7 @@ def test_a_script_imports_no_other_script_and_leaves_the_path_alone(name: str) -
     assert not [node for node in paths if isinstance(node.value, ast.Name) and node.value.id == "sys"]
 
 
-@pytest.mark.parametrize("name", ["study_csqa_dev", "ablate_heads", "bench_train", "bench_predict"])
+@pytest.mark.parametrize("name", ["study_csqa_dev", "ablate_heads", "bench_train", "bench_predict", "bench_scale"])
 def test_the_data_is_an_option_with_its_default_in_the_help(name: str) -> None:
     result = subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
