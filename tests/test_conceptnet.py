@@ -309,3 +309,30 @@ def test_relations_are_every_relation_from_the_concept_to_the_choice(sample_conf
     direct = [(r, c) for r, c in pairs if c.knowledge["triple"] and c.knowledge["triple"][0][0] == r.question_concept]
     assert direct and all(c.knowledge["triple"][0][1] in c.knowledge["relations"] for _, c in direct)
     assert any(not c.knowledge["relations"] for _, c in pairs)  # choices the concept has no edge to
+
+
+def test_long_names_and_hash_collisions_give_the_same_index(tiny_dump: Path, tmp_path: Path, monkeypatch) -> None:
+    """Names longer than the ingest's fixed-width keys (cut at their part of speech all the same), a NUL byte in a
+    name, and a hash shared by every name (the exact fallback) all give the index of the plain reading."""
+    from retrieval.conceptnet import ingest
+
+    long = "a_concept_name_longer_than_any_fixed_width_key"
+    lines = tiny_dump.read_text().splitlines()
+    lines += [row("PartOf", f"/c/en/{long}_{i}/n/wn/x", f"/c/en/{long}", 1.0 + i) for i in range(30)]
+    lines += [row("PartOf", f"/c/en/{long}_{i}", "/c/en/Milk/n", 9.0, f"[[{i}]]") for i in range(30)]
+    lines += [row("IsA", "/c/en/nul\x00name", "/c/en/milk", 1.0)]
+    dump = write_lines(tmp_path / "assertions.csv", lines)
+    ingest_conceptnet(dump, tmp_path / "one", workers=1, progress=False)
+    index = ConceptNetIndex(tmp_path / "one")
+    name = long.replace("_", " ")
+    assert index.concept_id(name) is not None and index.concept_id(f"{name} 7") is not None
+    assert not any("/" in concept for concept in index.concepts)
+    (position,) = index.edges_between(index.concept_id(f"{name} 7"), index.concept_id(name))
+    assert index.weight[position] == 8.0
+    assert index.concept_id("nul\x00name") is not None
+    ingest_conceptnet(dump, tmp_path / "two", workers=2, block_size=1024, progress=False)
+    monkeypatch.setattr(ingest, "_hash", lambda keys: np.zeros(len(keys), np.uint64))
+    ingest_conceptnet(dump, tmp_path / "collide", workers=2, block_size=1024, progress=False)
+    reference = _index_arrays(tmp_path / "one")
+    assert _index_arrays(tmp_path / "two") == reference
+    assert _index_arrays(tmp_path / "collide") == reference

@@ -77,21 +77,88 @@ class Edge:
     surface: str | None
 
 
-def _vocabulary(raw_names: list[bytes], first_seen: np.ndarray) -> tuple[list[str], np.ndarray]:
+# lowercase and underscores to spaces, for ASCII names (what str.lower and str.replace do to them)
+_ASCII_NORMAL = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_", b"abcdefghijklmnopqrstuvwxyz ")
+
+
+def _normalised(raw_names: list[bytes]) -> tuple[list[bytes], bool]:
+    """Each raw URI name lowercased with underscores as spaces, as UTF-8 (invalid UTF-8 replaced); and whether
+    no two can be alike: true when all are ASCII without capitals or spaces (then only underscores change)."""
+    joined = b"\n".join(raw_names)  # names come from lines: none holds a newline
+    if joined.isascii():  # the usual case: one translation for all
+        distinct = joined.lower() == joined and b" " not in joined
+        return (joined.translate(_ASCII_NORMAL).split(b"\n") if raw_names else []), distinct
+    names = [
+        raw.translate(_ASCII_NORMAL)
+        if raw.isascii()
+        else raw.decode("utf-8", "replace").lower().replace("_", " ").encode("utf-8")
+        for raw in raw_names
+    ]
+    return names, False
+
+
+def _vocabulary(raw_names: list[bytes], first_seen: np.ndarray) -> tuple[list[bytes], np.ndarray]:
     """Normalise raw URI names (lowercase, underscores to spaces) and order them by first appearance.
 
     ``first_seen[i]`` is where raw name ``i`` first appears in the dump, so the vocabulary does not depend on
     how the dump was read. Names that normalise alike (``Bank`` and ``bank``) become one concept. Returns the
-    vocabulary and, for each raw name, its id in it.
+    vocabulary (UTF-8) and, for each raw name, its id in it.
     """
-    names = [raw.decode("utf-8", "replace").lower().replace("_", " ") for raw in raw_names]
+    names, distinct = _normalised(raw_names)
     raw_names.clear()  # the caller's list: its bytes are no longer needed
     ranked = np.argsort(first_seen, kind="stable")
-    ids: dict[str, int] = {}
-    local_to_global = np.empty(len(names), dtype=np.int32)
-    for local in ranked.tolist():
-        local_to_global[local] = ids.setdefault(names[local], len(ids))
-    return list(ids), local_to_global
+    if distinct:  # each raw name is its own concept: the ranking is the numbering
+        local_to_global = np.empty(len(names), dtype=np.int32)
+        local_to_global[ranked] = np.arange(len(names), dtype=np.int32)
+        return list(map(names.__getitem__, ranked.tolist())), local_to_global
+    vocabulary = list(dict.fromkeys(map(names.__getitem__, ranked.tolist())))  # first of each, in ranked order
+    ids = dict(zip(vocabulary, range(len(vocabulary))))
+    local_to_global = np.fromiter(map(ids.__getitem__, names), np.int32, len(names))
+    return vocabulary, local_to_global
+
+
+def first_appearances(heads: np.ndarray, tails: np.ndarray, order: np.ndarray, concepts: int) -> np.ndarray:
+    """For each concept id, where it first appears in the dump: ``2 * order`` of its first row as a start,
+    one more as an end (``order`` gives each row's position in the dump).
+
+    Args:
+        heads: each row's start concept.
+        tails: each row's end concept.
+        order: each row's position in the dump.
+        concepts: how many concept ids there are.
+    """
+    first_seen = np.full(concepts, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_seen, heads, order * 2)
+    np.minimum.at(first_seen, tails, order * 2 + 1)
+    return first_seen
+
+
+def _ranked_edges(
+    head: np.ndarray, tail: np.ndarray, rel: np.ndarray, weights: np.ndarray, order: np.ndarray, relations: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by (head, tail, relation), heaviest first among equal ones, then first in the dump; and, for
+    each sorted row, whether it is the first of its (head, tail, relation)."""
+    concept_bits = max(1, int(max(head.max(initial=0), tail.max(initial=0))) + 1).bit_length()
+    relation_bits = max(1, relations).bit_length()
+    if 2 * concept_bits + relation_bits > 63:
+        ranked = np.lexsort((order, -weights, rel, tail, head))
+        head, tail, rel = head[ranked], tail[ranked], rel[ranked]
+        first = np.ones(len(ranked), dtype=bool)
+        first[1:] = (head[1:] != head[:-1]) | (tail[1:] != tail[:-1]) | (rel[1:] != rel[:-1])
+        return ranked, first
+    # one int64 key per (head, tail, relation), sorted once; duplicates are rare (a few hundred in 3.6M rows),
+    # so only the rows that share a key are sorted again by weight and position
+    key = (head.astype(np.int64) << (concept_bits + relation_bits)) | (tail.astype(np.int64) << relation_bits) | rel
+    ranked = np.argsort(key)
+    key = key[ranked]
+    same = np.flatnonzero(key[1:] == key[:-1])
+    if len(same):
+        shared = np.union1d(same, same + 1)  # positions of all rows in groups of equal keys, ascending
+        rows = ranked[shared]
+        ranked[shared] = rows[np.lexsort((order[rows], -weights[rows], key[shared]))]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return ranked, first
 
 
 def write_index(
@@ -107,6 +174,7 @@ def write_index(
     surface_start: np.ndarray,
     surfaces: bytes | bytearray,
     meta: dict,
+    first_seen: np.ndarray | None = None,
 ) -> tuple[int, int, int, dict[str, int]]:
     """Merge duplicate edges and write the folder.
 
@@ -115,11 +183,12 @@ def write_index(
 
     ``concepts`` are raw URI names (``b"revolving_door"``; the list is emptied on the way, to save memory);
     they are lowercased and underscores become spaces, so differently spelled duplicates merge too.
-    Returns (edges, concepts, relations, edges per relation).
+    ``surface_start`` gives where each edge's surface text starts in ``surfaces`` (bytes in any order), with
+    one more entry for the end of the last. ``first_seen`` is :func:`first_appearances` of the rows when the
+    caller has it already. Returns (edges, concepts, relations, edges per relation).
     """
-    first_seen = np.full(len(concepts), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_seen, heads, order * 2)
-    np.minimum.at(first_seen, tails, order * 2 + 1)
+    if first_seen is None:
+        first_seen = first_appearances(heads, tails, order, len(concepts))
     vocabulary, concept_map = _vocabulary(concepts, first_seen)
     relation_names = sorted(set(relations))
     relation_map = np.array([relation_names.index(name) for name in relations], dtype=np.uint16)
@@ -127,26 +196,23 @@ def write_index(
     head = concept_map[heads] if len(heads) else np.zeros(0, np.int32)
     tail = concept_map[tails] if len(tails) else np.zeros(0, np.int32)
     rel = relation_map[rels] if len(rels) else np.zeros(0, np.uint16)
-    # one int64 key per (head, tail, relation) when the ids fit, which sorts faster than three keys
-    concept_bits, relation_bits = max(1, len(vocabulary)).bit_length(), max(1, len(relation_names)).bit_length()
-    if 2 * concept_bits + relation_bits <= 63:
-        packed = (head.astype(np.int64) << (concept_bits + relation_bits)) | (tail.astype(np.int64) << relation_bits)
-        ranked = np.lexsort((order, -weights, packed | rel))
-        del packed
-    else:
-        ranked = np.lexsort((order, -weights, rel, tail, head))
-    head, tail, rel = head[ranked], tail[ranked], rel[ranked]
-    first = np.ones(len(ranked), dtype=bool)
-    first[1:] = (head[1:] != head[:-1]) | (tail[1:] != tail[:-1]) | (rel[1:] != rel[:-1])
+    ranked, first = _ranked_edges(head, tail, rel, weights, order, len(relation_names))
     keep = ranked[first]
-    del ranked
-    head, tail, rel = head[first], tail[first], rel[first]
+    del ranked, first
+    head, tail, rel = head[keep], tail[keep], rel[keep]
     start = surface_start[keep]
     length = (surface_start[keep + 1] - start).astype(np.int32)
+    # surfaces.bin holds the kept edges' texts in edge order, so that it does not depend on how the dump was read
+    texts = np.flatnonzero(length)
+    data = surfaces if isinstance(surfaces, bytes) else bytes(surfaces)  # slices of bytes join fastest
+    ranges = map(slice, start[texts].tolist(), (start[texts] + length[texts]).tolist())
+    surfaces = b"".join(map(data.__getitem__, ranges))
+    del data
+    start = np.cumsum(length, dtype=np.int64) - length
 
     head_ptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
     np.cumsum(np.bincount(head, minlength=len(vocabulary)), out=head_ptr[1:])
-    (folder / "concepts.txt").write_text("\n".join(vocabulary), encoding="utf-8")
+    (folder / "concepts.txt").write_bytes(b"\n".join(vocabulary))
     (folder / "relations.txt").write_text("\n".join(relation_names), encoding="utf-8")
     for name, values in (
         ("head_ptr", head_ptr),
