@@ -4,19 +4,23 @@ The dump (``conceptnet-assertions-5.7.0.csv.gz``: 34M rows, about 10 GB inflated
 columns: edge URI, relation URI, start URI, end URI and a JSON info column. About one row in ten links two
 English concepts, so the work is to skip the other nine cheaply, and to use both cores of a small machine:
 
-* the dump is inflated once, with ISA-L, by a thread of the main process (ISA-L lets go of the GIL while it
-  inflates), into line-aligned blocks of 1 MiB in shared memory;
-* each block goes to whichever of two workers has less waiting: the main process's own thread, or a helper
-  process that reads the block from the same shared memory. Neither copies it;
-* a worker finds the four tabs and the newline of every line of a block at once (numpy), checks that every
-  line has five columns, and keeps the English-English rows by reading eight bytes at each line's column
-  starts; Python touches only those rows, and parses their JSON with msgspec (only ``weight`` and
-  ``surfaceText`` are decoded, the rest is checked and skipped);
-* the helper hands its part over as plain arrays; numpy then merges duplicates (``/c/en/bank/n`` and
-  ``/c/en/bank`` are one concept; the weight is the maximum over duplicates) and writes the index.
+* the dump is inflated once, by a thread of the main process with ISA-L's reader (which lets go of the GIL
+  while it inflates), into line-aligned blocks of 1 MiB in shared memory (a ``memfd`` ring of slots);
+* two helper processes (:mod:`.helper`) scan the blocks, each block going to the one with fewer waiting; the
+  main thread scans nothing, so the reading thread never waits for the GIL;
+* a scan finds the four tabs and the newline of every line of a block at once (numpy), checks that every line
+  has five columns, and keeps the English-English rows by reading eight bytes at each line's column starts.
+  Their names become fixed-width keys, read from the block as words (so no Python object is made per name);
+  the JSON of their info column is decoded by msgspec (only ``weight`` and ``surfaceText``; the rest is checked
+  and skipped);
+* at the end each helper numbers its distinct names by a hash of their keys (checked to hold one name each)
+  and hands its part over as plain arrays; the main process matches the parts' names, and numpy merges
+  duplicate edges (``/c/en/bank/n`` and ``/c/en/bank`` are one concept; the weight is the maximum over
+  duplicates) and writes the index.
 
 Nothing is inflated to disk. A block whose lines are not all five columns, or whose English rows' JSON is not
-all plain objects, takes a slower path that says which rows are wrong (or skips them), row by row.
+all plain objects, takes a slower path that says which rows are wrong (or skips them), row by row. Small dumps
+(tests, samples) are read by this process alone, the same way.
 """
 
 from __future__ import annotations
