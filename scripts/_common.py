@@ -51,6 +51,29 @@ def write_report(path: Path, text: str) -> None:
     print(text)
 
 
+def section_markers(name: str) -> tuple[str, str]:
+    """The comments around a section that one script writes into another script's report."""
+    return f"<!-- {name}: written by scripts/{name}.py -->", f"<!-- /{name} -->"
+
+
+def kept_section(path: Path, name: str) -> str:
+    """The section ``name`` of the report at ``path`` (markers included), to carry over when it is rewritten."""
+    start, end = section_markers(name)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if start not in text or end not in text:
+        return ""
+    return "\n" + text[text.index(start) : text.index(end) + len(end)] + "\n"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` in the report at ``path`` as its section ``name``, in place of the one there (or at its end)."""
+    start, end = section_markers(name)
+    old = kept_section(path, name)
+    body = path.read_text(encoding="utf-8") if path.is_file() else ""
+    new = f"\n{start}\n{text.strip()}\n{end}\n"
+    path.write_text(body.replace(old, new) if old else body.rstrip("\n") + "\n" + new, encoding="utf-8")
+
+
 def updated(settings: T, values: dict[str, Any]) -> T:
     """``settings`` (a settings dataclass) with ``values`` in place of its own, section by section.
 

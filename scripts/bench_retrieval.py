@@ -737,7 +737,10 @@ def report_markdown(results: dict) -> str:
 
 def save(report: Path, results: dict) -> None:
     report.parent.mkdir(parents=True, exist_ok=True)
-    markdown = report_markdown(results)
+    from _common import kept_section
+
+    # the scaling section scripts/bench_scale.py writes into this report stays as it is
+    markdown = report_markdown(results) + kept_section(report, "bench_scale")
     report.write_text(markdown, encoding="utf-8")
     report.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     print(markdown)

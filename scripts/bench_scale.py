@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import MINILM, REFERENCE, REFERENCE_HELP, header, quiet, reference_indexes, write_report
+from _common import MINILM, REFERENCE, REFERENCE_HELP, header, quiet, reference_indexes, write_report, write_section
 
 SIZES = {"bm25": [10_000, 100_000, 1_000_000], "annotate": [60_000, 600_000], "predict": [1_000, 10_000]}
 QUERIES = 1_000  # questions whose choices query each BM25 corpus
@@ -237,6 +237,12 @@ def main() -> None:
     parser.add_argument("--divide", type=int, default=1, help="divide every size by this (a quick look)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks/scale.md"), help="Markdown to write")
+    parser.add_argument(
+        "--retrieval-report",
+        type=Path,
+        default=Path("docs/benchmarks/retrieval.md"),
+        help="the retrieval benchmark's report, whose scaling section a whole run (no --only, --divide) rewrites",
+    )
     parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -258,7 +264,13 @@ def main() -> None:
             work.mkdir()
             prepare(kind, args.data, work, args.seed)
             found[kind] = [measure(kind, work, size) for size in SIZES[kind]]
-    write_report(args.report, "\n".join([*header("Scaling", time.perf_counter() - started), *tables(found)]))
+    lines = header("Scaling", time.perf_counter() - started)
+    write_report(args.report, "\n".join([*lines, *tables(found)]))
+    if not args.only and args.divide == 1 and args.retrieval_report.is_file():
+        # the section's own title, then when, where and by what command, then the tables one level down
+        section = ["## Scaling: BM25 corpus, annotation and prediction volume", "", *lines[2:]]
+        section += [f"#{line}" if line.startswith("## ") else line for line in tables(found)]
+        write_section(args.retrieval_report, "bench_scale", "\n".join(section))
     (args.report.with_suffix(".json")).write_text(json.dumps(found, indent=1))
 
 
