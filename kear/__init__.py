@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _EXPORTS = {
     "DemoSettings": "demo",
+    "InferenceConfig": "inference",
     "InputConfig": "inputs",
     "KearConfig": "modeling",
     "KearModel": "modeling",
@@ -41,6 +42,7 @@ _EXPORTS = {
 }
 __all__ = [
     "DemoSettings",
+    "InferenceConfig",
     "InputConfig",
     "KearConfig",
     "KearModel",
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     from .ensemble import combine, ensemble_files, read_predictions, search_weights
     from .evaluation import Prediction
     from .hub import model_card, push
+    from .inference import InferenceConfig
     from .inputs import InputConfig, encode_records
     from .modeling import KearConfig, KearModel, load_model, save_model
     from .prediction import predict_file, predict_records

@@ -146,8 +146,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from retrieval import read_records
 
     from .evaluation import accuracy_of, write_predictions
+    from .inference import check_available, inference_config
     from .prediction import load_model_for_output, predict_records
 
+    check_available(inference_config(args.inference))  # a missing optional dependency: before any work
     # the output is checked before any work; write_predictions locks it when it writes (atomically, at the end)
     model, tokenizer = load_model_for_output(args.model, args.output, [args.input, args.model], args.overrides)
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
@@ -160,6 +162,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         retrieval_overrides=args.overrides,
         progress=_progress(args),
         rules=_rules(args),
+        inference=args.inference,
     )
     policy.report("input lines")
     if args.output:
@@ -183,6 +186,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress=_progress(args),
         overwrite=args.overwrite,
         rules=_rules(args),
+        inference=args.inference,
     )
     logger.info(
         "%d predictions written (%d from an earlier run); accuracy %s",
@@ -199,10 +203,14 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from retrieval.io import check_output
 
     from .ensemble import check_request, ensemble_files
+    from .inference import check_available, inference_config
     from .prediction import predict_file
 
     if args.models and not args.input:
         raise KearError("--models needs --input: the records the models predict")
+    if args.inference is not None and not args.models:
+        raise KearError("--inference is for --models: prediction files are scored already")
+    check_available(inference_config(args.inference))
     check_request(args.method, len(args.predictions) + len(args.models), args.dev)  # before any model runs
     if args.output != "-":
         check_output(args.output, [*args.predictions, *(args.dev or ()), *args.models, args.input])
@@ -211,7 +219,14 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         for number, model in enumerate(args.models):
             paths.append(Path(folder) / f"member-{number}.jsonl")
             names[str(paths[-1])] = model  # reported by the model's name, not the temporary file's
-            predict_file(model, args.input, paths[-1], batch_size=args.batch_size, progress=_progress(args))
+            predict_file(
+                model,
+                args.input,
+                paths[-1],
+                batch_size=args.batch_size,
+                progress=_progress(args),
+                inference=args.inference,
+            )
         report = ensemble_files(paths, args.output, args.method, args.dev)
     for name, value in report.members.items():
         logger.info("member %s: accuracy %s", names.get(name, name), _accuracy_text(value))
@@ -274,6 +289,20 @@ def _add_rules(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_inference(parser: argparse.ArgumentParser) -> None:
+    """``--inference``: how the model runs (kear.inference), for every command that runs one."""
+    from .inference import BACKENDS
+
+    parser.add_argument(
+        "--inference",
+        choices=list(BACKENDS),
+        metavar="BACKEND",
+        help="how the model runs: "
+        + "; ".join(f"{name}: {what}" for name, what in BACKENDS.items())
+        + " (the onnx ones need: pip install 'kear[onnx]')",
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line like every other error of kear (the usage is one --help away)."""
 
@@ -318,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
     _add_rules(evaluate)
+    _add_inference(evaluate)
 
     predict = _command(commands, cmd_predict, help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
@@ -331,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--batch-size", type=positive, default=16, help="records per forward pass")
     _add_rules(predict)
+    _add_inference(predict)
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
     predict.add_argument(
         "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
@@ -346,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ensemble.add_argument("--output", required=True, help="ensemble prediction lines to write (JSONL), or - for stdout")
     ensemble.add_argument("--batch-size", type=positive, default=16, help="records per forward pass, for --models")
+    _add_inference(ensemble)
 
     push = _command(commands, cmd_push, help="upload a model folder to the Hub with a model card")
     push.add_argument("model_dir", help="a trained model folder (e.g. runs/x/best)")

@@ -32,6 +32,7 @@ from retrieval.settings import load_settings
 from retrieval.source import segments
 
 from .evaluation import AnswerTally, Prediction, choice_scores, predictions_for
+from .inference import InferenceConfig, check_available, inference_config, prepare
 from .inputs import InputConfig, encode_records
 from .modeling import KearModel, load_model, saved_inputs
 from .rules import RuleConfig, apply_rules, saved_rules
@@ -139,6 +140,7 @@ def predict_records(
     progress: bool = False,
     accelerator=None,
     rules: RuleConfig | None = None,
+    inference: str | InferenceConfig | None = None,
 ) -> list[Prediction]:
     """Scores and predictions for records, with the knowledge the model was trained with.
 
@@ -158,14 +160,21 @@ def predict_records(
         progress: show a progress bar while retrieving.
         accelerator: an ``accelerate.Accelerator`` the model was prepared with, to split the work.
         rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
+        inference: how the model runs (:mod:`kear.inference`): ``torch`` (default, fp32), ``torch-int8``,
+            ``onnx`` or ``onnx-int8``, or an :class:`kear.inference.InferenceConfig`. The model itself is not
+            changed; the prepared copy (an export, a quantisation) is made once per model and reused.
     """
+    inference = inference_config(inference)
+    if accelerator is not None and inference.backend != "torch":
+        raise KearError(f"inference backend '{inference.backend}' runs in one process on the CPU, not with accelerate")
+    scorer = prepare(model, inference)  # first: a missing dependency or a failed export stops before retrieval
     records = list(records)
     inputs = saved_inputs(model)
     rules = saved_rules(model) if rules is None else rules
     records = ensure_knowledge(records, inputs, retrieval_config(model, retrieval_overrides), progress, rules)
     examples = list(encode_records(records, tokenizer, inputs))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    predictions = predictions_for(examples, choice_scores(model, examples, batch_size, pad, accelerator))
+    predictions = predictions_for(examples, choice_scores(scorer, examples, batch_size, pad, accelerator))
     return apply_rules(predictions, records, rules)
 
 
@@ -374,6 +383,7 @@ def predict_file(
     progress: bool = True,
     overwrite: bool = False,
     rules: RuleConfig | None = None,
+    inference: str | InferenceConfig | None = None,
 ) -> PredictReport:
     """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
 
@@ -392,7 +402,10 @@ def predict_file(
         progress: show a progress bar.
         overwrite: replace an existing output that is not this run's to continue.
         rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
+        inference: how the model runs (see :func:`predict_records`); part of what an output is continued with.
     """
+    inference = inference_config(inference)
+    check_available(inference)  # before the output is touched or the model loaded
     to_stdout = str(output) == "-"
     report = PredictReport()
     with contextlib.ExitStack() as stack:
@@ -410,6 +423,8 @@ def predict_file(
                 "retrieval settings": list(retrieval_overrides),
                 "knowledge in the lines": with_knowledge,
                 **({"rules": asdict(rules)} if rules.active else {}),  # outputs of older runs had no rules
+                # another backend gives other scores (int8: by its rounding error): one file, one backend (older: torch)
+                **({"inference": inference.backend} if inference.backend != "torch" else {}),
             }
             target = _Output(Path(output), identity, overwrite, stack)
         earlier = target.earlier if target else []
@@ -426,7 +441,13 @@ def predict_file(
         for batch in _chunks(records, chunk):
             raw = [record.to_dict() for record in batch] if target else None  # as read, before retrieval
             predictions = predict_records(
-                model, tokenizer, batch, batch_size, retrieval_overrides=retrieval_overrides, rules=rules
+                model,
+                tokenizer,
+                batch,
+                batch_size,
+                retrieval_overrides=retrieval_overrides,
+                rules=rules,
+                inference=inference,
             )
             lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
             if target:

@@ -1029,6 +1029,21 @@ error(
 error("demo", "model missing", demo("model=./gone"), "gone", None)
 
 
+# ----------------------------------------------------------------------------------------- --inference
+
+bad_predict("--inference not a backend", model_run("predict", "--inference", "fp16"), "invalid choice")
+bad_evaluate("--inference not a backend", model_run("evaluate", "--inference", "int4"), "invalid choice")
+bad_ensemble("--inference without --models", [*ENSEMBLE, "--inference", "onnx"], "--inference is for --models")
+error(
+    "predict",
+    "continuing an output with another --inference",
+    model_run("predict", "--inference", "torch-int8"),
+    "written with another inference",
+    "out.jsonl",
+    files={**KNOWLEDGE, "first run": finished_predict},
+)
+
+
 # -------------------------------------------------------------------------------------------------- the runs
 
 
