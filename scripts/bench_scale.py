@@ -2,7 +2,7 @@
 """How cost grows with the work: BM25 corpus size, annotation and prediction volume, a row per size.
 
 Each measurement runs in a process of its own (this script, with ``--child``), so that its peak memory is its
-own (the kernel's ``ru_maxrss`` of that process) and nothing one size built is warm for the next.
+own (the kernel's ``VmHWM`` of that process) and nothing one size built is warm for the next.
 
 * **BM25** (the examples source, bm25s backend): corpora of 10k, 100k and 1M training questions; reading and
   tokenising the corpus, building the index, and milliseconds per question-choice query (1,000 questions);
@@ -127,11 +127,22 @@ def measure(kind: str, work: Path, size: int) -> dict:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     started = time.perf_counter()
     out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    process.wait()
     if process.returncode:
         raise SystemExit(f"bench_scale: {kind} at {size} failed (status {process.returncode})")
-    return {**json.loads(out), "wall": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024}
+    return {**json.loads(out), "wall": time.perf_counter() - started}
+
+
+def own_peak_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux carries that across ``exec`` from the process it forked from, so every child of
+    this script would report at least what the parent held when it started the child (the corpora it made).
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("bench_scale: this needs Linux's /proc/self/status for peak memory")
 
 
 # ------------------------------------------------------------------------------------------- preparing
@@ -173,8 +184,25 @@ def prepare(kind: str, data: Path, work: Path, seed: int) -> None:
 
 
 def growth(rows: list[dict], key: str, sizes: list[int]) -> str:
-    """How ``key`` grew from the smallest size to the largest, against the sizes' own ratio."""
-    return f"{rows[-1][key] / rows[0][key]:.1f}x for {sizes[-1] / sizes[0]:.0f}x the work"
+    """How ``key`` grew at each step up in size, against the step's own ratio, and what kind of growth that is."""
+    steps = [(after[key] / before[key], b / a) for before, after, a, b in zip(rows, rows[1:], sizes, sizes[1:])]
+    said = ", then ".join(f"{grew:.1f}x" for grew, _ in steps)
+    work = ", ".join(f"{ratio:.0f}x" for _, ratio in steps)
+    return f"{said} for {work} the work ({kind_of_growth(steps)})"
+
+
+def kind_of_growth(steps: list[tuple[float, float]]) -> str:
+    """Linear when each step grows within a quarter of the work's own ratio; flat when it hardly grows at all."""
+    shares = [grew / ratio for grew, ratio in steps]
+    if all(grew < 1.25 for grew, _ in steps):
+        return "flat: it does not follow the work"
+    if all(0.75 <= share <= 1.25 for share in shares):
+        return "linear"
+    if shares[-1] > 1.25:
+        return "more than linear at the largest size"
+    if 0.75 <= shares[-1] <= 1.25:
+        return "linear from the middle size on; below it a fixed cost dominates"
+    return "less than linear: a fixed cost still dominates"
 
 
 def tables(found: dict[str, list[dict]]) -> list[str]:
@@ -249,7 +277,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        print(json.dumps(CHILDREN[args.child](args.work, args.size)))
+        print(json.dumps({**CHILDREN[args.child](args.work, args.size), "peak_mb": own_peak_mb()}))
         return
     if not (args.data / "dev.json").is_file():
         parser.exit(2, f"bench_scale: {args.data / 'dev.json'} is not here (--data; default {REFERENCE_HELP})\n")
