@@ -153,7 +153,13 @@ def trainer_runs(config: TrainConfig, rates: Sequence[float], folder: Path):
     for i, rate in enumerate(rates):
         settings = replace(config.training, learning_rate=rate)
         trainers[rate] = fit_trainer(
-            config.model.name_or_path, tokenizer, train, settings, folder / "runs" / str(i), dev
+            config.model.name_or_path,
+            tokenizer,
+            train,
+            settings,
+            folder / "runs" / str(i),
+            dev,
+            attention_dropout=config.model.attention_dropout,  # as kear's runs of the same recipe
         )
         history = trainers[rate].state.log_history
         runs[rate] = [entry["eval_accuracy"] for entry in history if "eval_accuracy" in entry]
