@@ -20,5 +20,9 @@ def test_bench_retrieval_runs_small(tmp_path: Path) -> None:
     assert results["ours"]["edges"] > 1500
     assert results["annotation"]["pairs"] == 300
     assert results["bm25"]["identical_top_k"] is True
+    # the parsing floor split the same dump: every row, and the same English-English rows as the ingest kept
+    floor = next(row for name, row in results["ingest"]["decompressors"].items() if name.startswith("pyarrow"))
+    index = results["ingest"]["index"]
+    assert [(run["rows"], run["english_rows"]) for run in floor["runs"]] == [(index["rows"], index["english_rows"])] * 3
     text = report.read_text()
     assert "python scripts/bench_retrieval.py --rows 20000" in text and "Speed-up" in text
