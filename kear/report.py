@@ -92,6 +92,24 @@ def _difference(found: dict | None) -> str:
     return _number(found["mean"], sign=True) + ("" if half is None else f" ± {half:.3f}")
 
 
+def grid_edge(rates: list[float], table: dict[str, Any]) -> str | None:
+    """A note when most cells (three in four or more) chose the same end of the learning-rate grid: the best rate
+    for them may lie past it."""
+    chosen = [s["learning_rate"] for row in table.values() for s in row["selected"]]
+    if len(set(rates)) < 2 or not chosen:
+        return None
+    ends = {"largest": max(rates), "smallest": min(rates)}
+    at = {word: sum(rate == end for rate in chosen) for word, end in ends.items()}
+    word = max(at, key=at.get)
+    if at[word] < 0.75 * len(chosen):
+        return None
+    return (
+        f"{at[word]} of {len(chosen)} cells chose the {word} learning rate of the grid, {ends[word]:g}: the best "
+        "rate for them may lie beyond it, and a wider `selection.learning_rates` would tell (a new grid is a new "
+        "protocol: run it in its own `output_dir`)."
+    )
+
+
 def markdown(study: Any, table: dict[str, Any], command: str | None, appendix: str = "") -> str:
     """The report's text."""
     reference = study.baseline
@@ -116,6 +134,9 @@ def markdown(study: Any, table: dict[str, Any], command: str | None, appendix: s
             f"{_difference(row['difference'])} | {better} | {row['tokens_per_choice']:.0f} | {survival} | {chosen} | "
             f"{row['seconds'] / 60:.1f} min |"
         )
+    edge = grid_edge(study.selection.learning_rates, table)
+    if edge:
+        lines += ["", edge]
     ruled = {n: r for n, r in table.items() if r["rule"]}
     if ruled:
         best = max(ruled, key=lambda n: ruled[n]["mean"])
