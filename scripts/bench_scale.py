@@ -118,7 +118,28 @@ def child_predict(work: Path, size: int) -> dict:
     return {"questions": report.written, "seconds": time.perf_counter() - started}
 
 
+def child_predict_again(work: Path, size: int) -> dict:
+    """The same questions predicted :data:`PASSES` times by one loaded model, in ``kear predict``'s chunks: the
+    peak after each pass tells memory kept per question (it would grow by the same amount each pass) from memory
+    a process keeps once it has used it."""
+    from kear import load_model, predict_records
+    from retrieval import read_records
+
+    model, tokenizer = load_model(work / "model")
+    records = list(read_records(work / f"predict-{size}.jsonl"))
+    start = own_peak_mb()
+    peaks, resident = [], []
+    for _ in range(PASSES):
+        for begin in range(0, len(records), 256):  # kear predict's chunks
+            predict_records(model, tokenizer, records[begin : begin + 256], 16)
+        peaks.append(own_peak_mb())
+        resident.append(own_peak_mb("VmRSS"))
+    return {"questions": size, "passes": PASSES, "start_mb": start, "peaks_mb": peaks, "resident_mb": resident}
+
+
 CHILDREN = {"bm25": child_bm25, "annotate": child_annotate, "predict": child_predict}
+CHILDREN["predict-again"] = child_predict_again
+PASSES = 4  # passes of child_predict_again: one to warm up, three to compare
 
 
 def measure(kind: str, work: Path, size: int) -> dict:
@@ -133,14 +154,14 @@ def measure(kind: str, work: Path, size: int) -> dict:
     return {**json.loads(out), "wall": time.perf_counter() - started}
 
 
-def own_peak_mb() -> float:
-    """This process's peak resident memory since it started (``VmHWM``).
+def own_peak_mb(field: str = "VmHWM") -> float:
+    """This process's peak resident memory since it started (``VmHWM``; ``VmRSS``: what it holds now).
 
     Not ``ru_maxrss``: Linux carries that across ``exec`` from the process it forked from, so every child of
     this script would report at least what the parent held when it started the child (the corpora it made).
     """
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise SystemExit("bench_scale: this needs Linux's /proc/self/status for peak memory")
 
@@ -205,6 +226,30 @@ def kind_of_growth(steps: list[tuple[float, float]]) -> str:
     return "less than linear: a fixed cost still dominates"
 
 
+def again_sentence(again: dict, rows: list[dict]) -> str:
+    """What predicting the same questions again in one process says about the growth of prediction's memory with
+    volume (``rows``: the prediction table): memory kept per question would grow the resident size by as much on
+    every pass."""
+    peaks, resident = again["peaks_mb"], again["resident_mb"]
+    # from the end of the second pass on: the first pass warms up (every batch shape met once), the others repeat it
+    per_again = 1024 * (resident[-1] - resident[1]) / ((again["passes"] - 2) * again["questions"])
+    per_volume = 1024 * (rows[-1]["peak_mb"] - rows[0]["peak_mb"]) / (rows[-1]["questions"] - rows[0]["questions"])
+    verdict = (
+        "so that growth is not memory kept per question (lines go to the file chunk by chunk): it is memory the "
+        "process keeps once it has used it"
+        if per_again < 0.25 * per_volume
+        else "about as much: memory is kept per question"
+    )
+    return (
+        f"The peak grows by {per_volume:.0f} KB per question from {rows[0]['questions']:,} to "
+        f"{rows[-1]['questions']:,} questions. The same {again['questions']:,} questions predicted "
+        f"{again['passes']} times by one loaded model ({again['start_mb']:,.0f} MB loaded): peak "
+        f"{', '.join(f'{p:,.0f}' for p in peaks)} MB, resident at the end of each pass "
+        f"{', '.join(f'{r:,.0f}' for r in resident)} MB, {per_again:+.0f} KB per question predicted again after the "
+        f"second pass, {verdict}."
+    )
+
+
 def tables(found: dict[str, list[dict]]) -> list[str]:
     lines: list[str] = []
     if "bm25" in found:
@@ -252,7 +297,8 @@ def tables(found: dict[str, list[dict]]) -> list[str]:
                 for r in rows
             ),
             "",
-            f"Time: {growth(rows, 'seconds', SIZES['predict'])}; memory: {growth(rows, 'peak_mb', SIZES['predict'])}.",
+            f"Time: {growth(rows, 'seconds', SIZES['predict'])}; memory: {growth(rows, 'peak_mb', SIZES['predict'])}."
+            + (f" {again_sentence(found['predict_again'][0], rows)}" if "predict_again" in found else ""),
             "",
         ]
     return lines
@@ -292,6 +338,8 @@ def main() -> None:
             work.mkdir()
             prepare(kind, args.data, work, args.seed)
             found[kind] = [measure(kind, work, size) for size in SIZES[kind]]
+            if kind == "predict":
+                found["predict_again"] = [measure("predict-again", work, SIZES["predict"][0])]
     lines = header("Scaling", time.perf_counter() - started)
     write_report(args.report, "\n".join([*lines, *tables(found)]))
     if not args.only and args.divide == 1 and args.retrieval_report.is_file():
