@@ -118,6 +118,9 @@ def child_predict(work: Path, size: int) -> dict:
     return {"questions": report.written, "seconds": time.perf_counter() - started}
 
 
+PASSES = 4  # passes of child_predict_again: one to warm up, three to compare
+
+
 def child_predict_again(work: Path, size: int) -> dict:
     """The same questions predicted :data:`PASSES` times by one loaded model, in ``kear predict``'s chunks: the
     peak after each pass tells memory kept per question (it would grow by the same amount each pass) from memory
@@ -133,13 +136,16 @@ def child_predict_again(work: Path, size: int) -> dict:
         for begin in range(0, len(records), 256):  # kear predict's chunks
             predict_records(model, tokenizer, records[begin : begin + 256], 16)
         peaks.append(own_peak_mb())
-        resident.append(own_peak_mb("VmRSS"))
+        resident.append(own_resident_mb())
     return {"questions": size, "passes": PASSES, "start_mb": start, "peaks_mb": peaks, "resident_mb": resident}
 
 
-CHILDREN = {"bm25": child_bm25, "annotate": child_annotate, "predict": child_predict}
-CHILDREN["predict-again"] = child_predict_again
-PASSES = 4  # passes of child_predict_again: one to warm up, three to compare
+CHILDREN = {
+    "bm25": child_bm25,
+    "annotate": child_annotate,
+    "predict": child_predict,
+    "predict-again": child_predict_again,
+}
 
 
 def measure(kind: str, work: Path, size: int) -> dict:
@@ -154,12 +160,21 @@ def measure(kind: str, work: Path, size: int) -> dict:
     return {**json.loads(out), "wall": time.perf_counter() - started}
 
 
-def own_peak_mb(field: str = "VmHWM") -> float:
-    """This process's peak resident memory since it started (``VmHWM``; ``VmRSS``: what it holds now).
+def own_peak_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``).
 
     Not ``ru_maxrss``: Linux carries that across ``exec`` from the process it forked from, so every child of
     this script would report at least what the parent held when it started the child (the corpora it made).
     """
+    return _status_mb("VmHWM")
+
+
+def own_resident_mb() -> float:
+    """The memory this process holds now (``VmRSS``)."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
@@ -228,11 +243,12 @@ def kind_of_growth(steps: list[tuple[float, float]]) -> str:
 
 def again_sentence(again: dict, rows: list[dict]) -> str:
     """What predicting the same questions again in one process says about the growth of prediction's memory with
-    volume (``rows``: the prediction table): memory kept per question would grow the resident size by as much on
-    every pass."""
+    volume (``rows``: the prediction table): memory kept per question would raise the peak by as much on every
+    pass. The peak, as in the table, not the resident size at a pass's end, which moves by tens of MB as the
+    allocator returns memory or not."""
     peaks, resident = again["peaks_mb"], again["resident_mb"]
     # from the end of the second pass on: the first pass warms up (every batch shape met once), the others repeat it
-    per_again = 1024 * (resident[-1] - resident[1]) / ((again["passes"] - 2) * again["questions"])
+    per_again = 1024 * (peaks[-1] - peaks[1]) / ((again["passes"] - 2) * again["questions"])
     per_volume = 1024 * (rows[-1]["peak_mb"] - rows[0]["peak_mb"]) / (rows[-1]["questions"] - rows[0]["questions"])
     verdict = (
         "so that growth is not memory kept per question (lines go to the file chunk by chunk): it is memory the "
