@@ -110,6 +110,13 @@ def grid_edge(rates: list[float], table: dict[str, Any]) -> str | None:
     )
 
 
+def time_spent(table: dict[str, Any]) -> str:
+    """How long the finished cells took in all: the figure to set against a study's time budget."""
+    cells = sum(len(row["folds"]) for row in table.values())
+    hours = sum(row["seconds"] for row in table.values()) / 3600
+    return f"The {cells} finished cells took {hours:.1f} h of wall time in all (the sum of the times above)."
+
+
 def markdown(study: Any, table: dict[str, Any], command: str | None, appendix: str = "") -> str:
     """The report's text."""
     reference = study.baseline
@@ -134,6 +141,7 @@ def markdown(study: Any, table: dict[str, Any], command: str | None, appendix: s
             f"{_difference(row['difference'])} | {better} | {row['tokens_per_choice']:.0f} | {survival} | {chosen} | "
             f"{row['seconds'] / 60:.1f} min |"
         )
+    lines += ["", time_spent(table)]
     edge = grid_edge(study.selection.learning_rates, table)
     if edge:
         lines += ["", edge]

@@ -1,8 +1,9 @@
-"""The study report's note on the learning-rate grid: said when most cells chose one of its ends, not otherwise."""
+"""The study report's notes: the learning-rate grid's (said when most cells chose one of its ends, not otherwise)
+and the time the cells took in all."""
 
 from __future__ import annotations
 
-from kear.report import grid_edge
+from kear.report import grid_edge, time_spent
 
 
 def table(*chosen: float) -> dict:
@@ -25,3 +26,8 @@ def test_no_note_when_the_choices_spread_or_there_is_no_grid() -> None:
     assert grid_edge([3e-5, 1e-4], table(1e-4, 3e-5, 1e-4, 3e-5)) is None
     assert grid_edge([1e-4], table(1e-4, 1e-4)) is None
     assert grid_edge([3e-5, 1e-4], {}) is None
+
+
+def test_the_time_spent_sums_every_finished_cell() -> None:
+    rows = {"no knowledge": {"folds": [0, 1], "seconds": 1800.0}, "triple": {"folds": [0], "seconds": 5400.0}}
+    assert time_spent(rows) == "The 3 finished cells took 2.0 h of wall time in all (the sum of the times above)."
