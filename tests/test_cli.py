@@ -150,6 +150,9 @@ def test_ctrl_c_during_a_two_process_ingest(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a shell that starts the suite in the background (CI, `make test &`) hands it SIGINT ignored, and
+        # Python keeps an ignored SIGINT ignored; a terminal's foreground job has it at the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not psutil.Process(process.pid).children() and process.poll() is None and time.monotonic() < deadline:
