@@ -154,7 +154,7 @@ def answers(path: Path) -> list[bool]:
     return [p.prediction == p.answer for p in read_predictions(path) if p.answer is not None]
 
 
-def pooled_accuracy(args: argparse.Namespace, work: Path, model_dir: Path, held_out: Path) -> list[str]:
+def pooled_accuracy(args: argparse.Namespace, work: Path) -> list[str]:
     """Accuracy of every setting over ``--accuracy-folds`` folds, each predicted by a model trained on the others
     (fold 0's is the timed model), and each setting's paired difference with full precision, question by question,
     with its 95% interval: on one fold of 245 questions a point is 2.45 answers, within what int8's changed answers
@@ -243,7 +243,7 @@ def main() -> None:
             logger.info("round %d: %s", turn + 1, ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()))
         same = agreement(work, list(FASTER))
         count = sum(1 for _ in held_out.open())
-        pooled = pooled_accuracy(args, work, model_dir, held_out) if args.accuracy_folds > 1 else []
+        pooled = pooled_accuracy(args, work) if args.accuracy_folds > 1 else []
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
