@@ -380,16 +380,23 @@ def tree_rss_mb(pid):
 
 out = open(sys.argv[1], "wb") if sys.argv[1] != "-" else subprocess.PIPE
 started = time.perf_counter()
-process = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)
-peak = [0.0]
+process = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.PIPE)
+peak, reaped = [0.0], threading.Event()
 def sample():
-    while process.poll() is None:
+    # never process.poll(): it reaps the child, and the wait4 below then fails with ECHILD
+    while not reaped.is_set():
         peak[0] = max(peak[0], tree_rss_mb(process.pid))
         time.sleep(0.02)
 sampler = threading.Thread(target=sample, daemon=True)
 sampler.start()
+errors = []  # read beside stdout, so that neither pipe fills while the other is read
+reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+reader.start()
 output = process.stdout.read().decode() if out is subprocess.PIPE else ""
 _, status, usage = os.wait4(process.pid, 0)
+reaped.set()
+reader.join()
+sys.stderr.write(errors[0].decode(errors="replace")[-2000:])
 print(output)
 print(json.dumps({"seconds": time.perf_counter() - started, "max_rss_mb": usage.ru_maxrss / 1024,
                   "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_tree_rss_mb": peak[0],
@@ -404,9 +411,10 @@ def measured(command: list[str], stdout: str = "-", cwd: Path | None = None, env
     launcher = [sys.executable, "-S", "-c", LAUNCHER, stdout]
     done = subprocess.run(launcher + command, capture_output=True, text=True, cwd=cwd, env=env)
     lines = done.stdout.splitlines()
-    figures = json.loads(lines[-1])
-    if figures.pop("status") != 0:
-        raise SystemExit(f"bench: {' '.join(command)} failed")
+    figures = json.loads(lines[-1]) if done.returncode == 0 and lines else {"status": "no figures"}
+    if figures.pop("status") != 0:  # what the command (or the launcher) wrote to stderr last says why
+        said = done.stderr.strip().splitlines()[-5:]
+        raise SystemExit(f"bench: {' '.join(command)} failed: " + " | ".join(said))
     printed = [line for line in lines[:-1] if line.startswith("{")]
     return {**figures, **(json.loads(printed[-1]) if printed else {})}
 

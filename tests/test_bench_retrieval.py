@@ -15,7 +15,8 @@ def test_bench_retrieval_runs_small(tmp_path: Path) -> None:
     sizes = ["--rows", "20000", "--questions", "60", "--train", "40", "--dictionary", "2000"]
     sizes += ["--rank-bm25-records", "20"]
     command = [sys.executable, str(SCRIPT), *sizes, "--workdir", str(tmp_path), "--report", str(report)]
-    subprocess.run(command, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(report.with_suffix(".json").read_text())
     assert results["ours"]["edges"] > 1500
     assert results["annotation"]["pairs"] == 300
