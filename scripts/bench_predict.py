@@ -154,11 +154,11 @@ def answers(path: Path) -> list[bool]:
     return [p.prediction == p.answer for p in read_predictions(path) if p.answer is not None]
 
 
-def pooled_accuracy(args: argparse.Namespace, work: Path) -> list[str]:
+def pooled_accuracy(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[str, tuple[float, float]]]:
     """Accuracy of every setting over ``--accuracy-folds`` folds, each predicted by a model trained on the others
     (fold 0's is the timed model), and each setting's paired difference with full precision, question by question,
     with its 95% interval: on one fold of 245 questions a point is 2.45 answers, within what int8's changed answers
-    move the count by."""
+    move the count by. Returns the table's lines and each faster setting's (difference, half-width)."""
     names = ["torch", *FASTER]
     right: dict[str, list[bool]] = {name: answers(work / f"{name}.jsonl") for name in names}
     for fold in range(1, args.accuracy_folds):
@@ -170,7 +170,7 @@ def pooled_accuracy(args: argparse.Namespace, work: Path) -> list[str]:
             right[name] += answers(folder / f"{name}.jsonl")
             logger.info("fold %d, %s: accuracy %.4f", fold, name, accuracy)
     count = len(right["torch"])
-    rows = []
+    rows, differences = [], {}
     for name in names:
         label = f"kear, `--inference {name}`"
         if name == "torch":
@@ -180,6 +180,7 @@ def pooled_accuracy(args: argparse.Namespace, work: Path) -> list[str]:
         mean = sum(changes) / count
         half = 1.96 * statistics.stdev(changes) / count**0.5
         gained, lost = changes.count(1), changes.count(-1)
+        differences[name] = (mean, half)
         rows.append(f"| {label} | {sum(right[name]) / count:.4f} | {mean:+.4f} ± {half:.4f} | {gained} | {lost} |")
     return [
         f"Accuracy over {args.accuracy_folds} folds ({count} questions), each fold predicted by a model trained on "
@@ -191,7 +192,28 @@ def pooled_accuracy(args: argparse.Namespace, work: Path) -> list[str]:
         "|---|---:|---:|---:|---:|",
         *rows,
         "",
-    ]
+    ], differences
+
+
+def verdict(speed: dict[str, float], accuracy: dict[str, float], pooled: dict[str, tuple[float, float]]) -> str:
+    """The targets (the fastest setting at least 2x the plain loop, its accuracy within 1 point of full precision),
+    judged from this run's figures: on the timed fold, and over all folds where ``--accuracy-folds`` gave them."""
+    fastest = max(FASTER, key=speed.__getitem__)
+    on_fold = accuracy[fastest] - accuracy["torch"]
+    judged = lambda met: "met" if met else "not met"  # noqa: E731
+    text = (
+        f"**Fastest setting: `--inference {fastest}`, {speed[fastest]:.2f}x the plain loop** (target 2x: "
+        f"{judged(speed[fastest] >= 2)}). Its accuracy against full precision on the timed fold: {100 * on_fold:+.2f} "
+        f"points (target within 1 point: {judged(abs(on_fold) <= 0.01)}; a fold's 95% interval is several points wide)"
+    )
+    if fastest in pooled:
+        mean, half = pooled[fastest]
+        text += (
+            f"; over every fold: {100 * mean:+.2f} points, 95% interval {100 * (mean - half):+.2f} to "
+            f"{100 * (mean + half):+.2f} (within 1 point as an estimate: {judged(abs(mean) <= 0.01)}; "
+            f"{'the whole interval within it' if half + abs(mean) <= 0.01 else 'the interval reaches beyond it'})"
+        )
+    return text + "."
 
 
 def main() -> None:
@@ -243,7 +265,7 @@ def main() -> None:
             logger.info("round %d: %s", turn + 1, ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()))
         same = agreement(work, list(FASTER))
         count = sum(1 for _ in held_out.open())
-        pooled = pooled_accuracy(args, work) if args.accuracy_folds > 1 else []
+        pooled, differences = pooled_accuracy(args, work) if args.accuracy_folds > 1 else ([], {})
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
@@ -251,14 +273,15 @@ def main() -> None:
     # the machine may be shared: say how busy it was and at what priority this ran, with the numbers
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     conditions = f"Load average at the end {load}; this process's niceness {os.nice(0)}."
-    rows = []
+    rows, speed = [], {}
     for name, seconds in times.items():
         ratios = [plain / mine for plain, mine in zip(times["plain loop"], seconds)]
+        speed[name] = statistics.median(ratios)
         label = name if name == "plain loop" else f"kear, `--inference {name}`"
         agrees = "" if name not in same else f"{same[name][0]:.3f} | {same[name][1]:.3f}"
         first = f"{exports[name]:.1f}" if name in exports else ""
         rows.append(
-            f"| {label} | {count / statistics.median(seconds):.1f} | {statistics.median(ratios):.2f}x "
+            f"| {label} | {count / statistics.median(seconds):.1f} | {speed[name]:.2f}x "
             f"| {accuracy[name]:.4f} | {agrees or '|'} | {first} |"
         )
     report = "\n".join(
@@ -276,6 +299,8 @@ def main() -> None:
             "| largest probability difference | first run, s |",
             "|---|---:|---:|---:|---:|---:|---:|",
             *rows,
+            "",
+            verdict(speed, accuracy, differences),
             "",
             *pooled,
         ]
