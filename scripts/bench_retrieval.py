@@ -747,9 +747,9 @@ def report_markdown(results: dict) -> str:
             f"({data['gz_mb']:,.0f} MB gzip, {ours['index']['english_rows']:,} English-English rows, "
             f"{ours['index']['edges']:,} distinct English edges after merging duplicates), {data['questions']:,} "
             f"questions x 5 choices ({data['train']:,} of them the BM25 training corpus), and a kaikki-layout "
-            f"dictionary of {data['dictionary_entries']:,} entries. The machine was shared with other jobs while it "
-            "ran (the load above): times vary from run to run, which is why each ingest figure is the best of "
-            "several rounds, with the median beside it.",
+            f"dictionary of {data['dictionary_entries']:,} entries. Times vary from run to run on a machine others "
+            "may share (the load above is its one-minute load average at the start), which is why each ingest "
+            "figure is the best of several rounds, with the median beside it.",
             "",
             *kear_section(results),
             *ingest_section(results),
