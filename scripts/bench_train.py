@@ -156,8 +156,11 @@ ROWS = {  # name: (loop, length grouping, attention dropout)
 }
 
 
-def verdict(found: dict[str, dict], rate: dict[str, float], held_out: int, epochs: float) -> list[str]:
-    """The ratios the issue asks for, and what sets them: padding, attention dropout, and how far training got."""
+def verdict(found: dict[str, dict], rate: dict[str, float], held_out: int, epochs: float, real: float) -> list[str]:
+    """The ratios the issue asks for, and what sets them: padding, attention dropout, and how far training got.
+
+    ``real`` is the mean number of real (unpadded) tokens in a step: no batching can encode fewer.
+    """
     kear, fast, _, grouped, grouped_fast = list(ROWS)
     like = rate[fast] / rate[grouped_fast]
     accuracies = [side["accuracy"] for side in found.values()]
@@ -171,12 +174,17 @@ def verdict(found: dict[str, dict], rate: dict[str, float], held_out: int, epoch
         f"Why: with its length grouping on, the Trainer pads almost as little as kear ({found[grouped]['tokens']:,.0f} "
         f"against {found[kear]['tokens']:,.0f} tokens per step), and both then spend each step in the same encoder, "
         "so kear's batching has little left to win (CommonsenseQA has 5 choices everywhere: encoding only real "
-        "choices saves nothing here). What sets a step's cost on this CPU is the attention dropout: with it, SDPA "
+        "choices saves nothing here). A loop that padded nothing at all would encode "
+        f"{real:,.0f} tokens per step against the grouped Trainer's {found[grouped]['tokens']:,.0f}: at most "
+        f"{found[grouped]['tokens'] / real:.2f}x fewer, so batching alone cannot reach 1.2x on these data (attention "
+        "grows with the square of a sequence's length, but at these lengths the linear layers dominate). "
+        "What sets a step's cost on this CPU is the attention dropout: with it, SDPA "
         "cannot use its fused kernel and builds every attention matrix; without it a step costs "
         f"{rate[fast] / rate[kear]:.2f}x less in kear and {rate[grouped_fast] / rate[grouped]:.2f}x less in the "
         "Trainer. kear's `model.attention_dropout=0` is that switch; a Trainer user gets the same by setting the "
         "encoder config's `attention_probs_dropout_prob=0`. The rest (fused AdamW, 2 threads, fp32; bf16 autocast "
-        "is slower on this CPU, which lacks AMX) is the same on both sides.",
+        "is slower on this CPU, which lacks AMX) is the same on both sides; compiling the encoder with `torch.compile` "
+        "does not make a step cheaper here ([compile.md](compile.md), `python scripts/bench_compile.py`).",
         "",
         f"Accuracy: after {epochs:.1f} epoch(s) of the training part, held-out accuracies range from "
         f"{min(accuracies):.3f} to {max(accuracies):.3f}, around chance (0.2; MiniLM learns CommonsenseQA slowly), "
@@ -242,7 +250,7 @@ def main() -> None:
             for name, side in found.items()
         ),
         "",
-        *verdict(found, rate, len(held_out), examples / len(train_examples)),
+        *verdict(found, rate, len(held_out), examples / len(train_examples), real),
     ]
     write_report(args.report, "\n".join(lines))
 
