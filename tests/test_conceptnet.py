@@ -78,7 +78,10 @@ def test_gzip_and_two_workers_give_the_same_index(tiny_dump: Path, tmp_path: Pat
     # blocks of 1 KiB alternate between the two workers; some rows are longer than a block
     report = ingest_conceptnet(packed, tmp_path / "two", workers=2, block_size=1024, progress=False)
     assert (report.rows, report.edges) == (88, 44)
-    ingest_conceptnet(dump, tmp_path / "one", workers=1, progress=False)
+    assert list(report.phases) == ["reading", "finishing", "merging", "writing"]
+    assert sum(report.phases.values()) <= report.seconds
+    alone = ingest_conceptnet(dump, tmp_path / "one", workers=1, progress=False)
+    assert list(alone.phases) == ["reading", "writing"]  # one process: nothing to finish or merge
     assert _index_arrays(tmp_path / "two") == _index_arrays(tmp_path / "one")
     index = ConceptNetIndex(tmp_path / "one")
     part = index.concept_id("part 7")

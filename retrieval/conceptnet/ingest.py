@@ -101,6 +101,9 @@ class IngestReport:
     skipped_rows: int = 0
     seconds: float = 0.0
     relation_counts: dict[str, int] = field(default_factory=dict)
+    # wall seconds of each step, in order: "reading" (inflating and scanning), "finishing" (waiting for the
+    # helpers to number their names and hand their parts over), "merging" (the parts), "writing" (the index)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class _Ids(dict):
@@ -892,11 +895,17 @@ def _dies_with(parent: int) -> Callable[[], None] | None:
     return arm
 
 
-def _read_parts(dump: Path, block_size: int, strict: bool, workers: int, progress: bool, scratch: Path) -> _Part:
+def _read_parts(
+    dump: Path, block_size: int, strict: bool, workers: int, progress: bool, scratch: Path, phases: dict[str, float]
+) -> _Part:
     """The workers' parts, merged; ``scratch`` is an empty folder for the helpers' handovers, which the caller
-    removes (inside the output's temporary folder, so a killed run's rerun removes it too)."""
+    removes (inside the output's temporary folder, so a killed run's rerun removes it too). ``phases`` gets the
+    wall seconds of reading, finishing and merging (see :class:`IngestReport`)."""
+    started = time.perf_counter()
     if workers == 1:
-        return _collect(str(dump), 0, 1, block_size, strict, progress)
+        part = _collect(str(dump), 0, 1, block_size, strict, progress)
+        phases["reading"] = time.perf_counter() - started
+        return part
     scratch.mkdir()
     ring = _Ring(block_size, slots=workers * _PENDING + 2)  # blocks waiting, the one being filled, one spare
     pipes = [os.pipe() for _ in range(2 * workers)]  # per helper: blocks to it, acknowledgements from it
@@ -927,6 +936,7 @@ def _read_parts(dump: Path, block_size: int, strict: bool, workers: int, progres
             raise feeder.error
         if strict and main.bad_count:
             return main  # no need to wait for the rest
+        phases["reading"] = time.perf_counter() - started
         statuses = [helper.wait() for helper in helpers]
     finally:
         bar.close()
@@ -941,8 +951,11 @@ def _read_parts(dump: Path, block_size: int, strict: bool, workers: int, progres
         if status not in (0, _BAD_EXIT):
             raise KearError(f"{dump}: a helper reading the dump failed (exit status {status})")
     _finish(main)
-    for h in range(workers):
-        main = _merge(main, _load_part(scratch / str(h)))
+    parts = [_load_part(scratch / str(h)) for h in range(workers)]
+    phases["finishing"] = time.perf_counter() - started - phases["reading"]
+    for other in parts:
+        main = _merge(main, other)
+    phases["merging"] = time.perf_counter() - started - phases["reading"] - phases["finishing"]
     return main
 
 
@@ -973,14 +986,19 @@ def ingest_conceptnet(
     if workers is None:
         workers = 2 if dump.stat().st_size >= _TWO_WORKERS_FROM and (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     with atomic_path(output, folder=True, inputs=[dump], owned=lambda f: is_index_folder(f, "conceptnet")) as folder:
-        part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress, folder.with_name("handover"))
+        scratch = folder.with_name("handover")
+        part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress, scratch, phases)
         for end, contains, reason in part.bad:
             policy.handle(DataError(dump, _locate(dump, end, contains), reason))  # raises unless skipping
         policy.skipped += part.bad_count - len(part.bad)
         policy.report("ConceptNet rows")
 
-        report = IngestReport(rows=part.rows, english_rows=part.english_rows, skipped_rows=part.bad_count)
+        report = IngestReport(
+            rows=part.rows, english_rows=part.english_rows, skipped_rows=part.bad_count, phases=phases
+        )
+        written = time.perf_counter()
         concepts, part.concepts = part.concepts, []  # write_index empties the list on the way
         folder.mkdir()
         counts = write_index(
@@ -1006,13 +1024,15 @@ def ingest_conceptnet(
         )
     report.edges, report.concepts, report.relations, report.relation_counts = counts
     report.seconds = time.perf_counter() - started
+    phases["writing"] = report.seconds - (written - started)
     logger.debug(
-        "ConceptNet index %s: %d edges among %d concepts from %d rows (%d English) in %.1f s",
+        "ConceptNet index %s: %d edges among %d concepts from %d rows (%d English) in %.1f s (%s)",
         output,
         report.edges,
         report.concepts,
         report.rows,
         report.english_rows,
         report.seconds,
+        ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()),
     )
     return report
