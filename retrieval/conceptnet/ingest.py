@@ -106,6 +106,21 @@ class IngestReport:
     phases: dict[str, float] = field(default_factory=dict)
 
 
+class _Laps:
+    """Wall seconds of consecutive steps: ``lap(name)`` records the time since the last lap (or the start) under
+    ``name`` in ``phases``; ``lap(None)`` only restarts the count (for a step no phase names)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str | None) -> None:
+        now = time.perf_counter()
+        if name is not None:
+            self.phases[name] = now - self.last
+        self.last = now
+
+
 class _Ids(dict):
     """Names to ids in order of first lookup: ``ids[name]`` gives a new name the next id."""
 
@@ -896,15 +911,14 @@ def _dies_with(parent: int) -> Callable[[], None] | None:
 
 
 def _read_parts(
-    dump: Path, block_size: int, strict: bool, workers: int, progress: bool, scratch: Path, phases: dict[str, float]
+    dump: Path, block_size: int, strict: bool, workers: int, progress: bool, scratch: Path, lap: _Laps
 ) -> _Part:
     """The workers' parts, merged; ``scratch`` is an empty folder for the helpers' handovers, which the caller
-    removes (inside the output's temporary folder, so a killed run's rerun removes it too). ``phases`` gets the
-    wall seconds of reading, finishing and merging (see :class:`IngestReport`)."""
-    started = time.perf_counter()
+    removes (inside the output's temporary folder, so a killed run's rerun removes it too). ``lap`` times
+    reading, finishing and merging (see :class:`IngestReport`)."""
     if workers == 1:
         part = _collect(str(dump), 0, 1, block_size, strict, progress)
-        phases["reading"] = time.perf_counter() - started
+        lap("reading")
         return part
     scratch.mkdir()
     ring = _Ring(block_size, slots=workers * _PENDING + 2)  # blocks waiting, the one being filled, one spare
@@ -936,7 +950,7 @@ def _read_parts(
             raise feeder.error
         if strict and main.bad_count:
             return main  # no need to wait for the rest
-        phases["reading"] = time.perf_counter() - started
+        lap("reading")
         statuses = [helper.wait() for helper in helpers]
     finally:
         bar.close()
@@ -952,10 +966,10 @@ def _read_parts(
             raise KearError(f"{dump}: a helper reading the dump failed (exit status {status})")
     _finish(main)
     parts = [_load_part(scratch / str(h)) for h in range(workers)]
-    phases["finishing"] = time.perf_counter() - started - phases["reading"]
+    lap("finishing")
     for other in parts:
         main = _merge(main, other)
-    phases["merging"] = time.perf_counter() - started - phases["reading"] - phases["finishing"]
+    lap("merging")
     return main
 
 
@@ -986,19 +1000,19 @@ def ingest_conceptnet(
     if workers is None:
         workers = 2 if dump.stat().st_size >= _TWO_WORKERS_FROM and (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()
-    phases: dict[str, float] = {}
+    lap = _Laps()
     with atomic_path(output, folder=True, inputs=[dump], owned=lambda f: is_index_folder(f, "conceptnet")) as folder:
         scratch = folder.with_name("handover")
-        part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress, scratch, phases)
+        part = _read_parts(dump, block_size, not policy.skip_invalid, workers, progress, scratch, lap)
         for end, contains, reason in part.bad:
             policy.handle(DataError(dump, _locate(dump, end, contains), reason))  # raises unless skipping
         policy.skipped += part.bad_count - len(part.bad)
         policy.report("ConceptNet rows")
 
         report = IngestReport(
-            rows=part.rows, english_rows=part.english_rows, skipped_rows=part.bad_count, phases=phases
+            rows=part.rows, english_rows=part.english_rows, skipped_rows=part.bad_count, phases=lap.phases
         )
-        written = time.perf_counter()
+        lap(None)  # handling malformed rows (which may read the dump again to say where they are) is no phase
         concepts, part.concepts = part.concepts, []  # write_index empties the list on the way
         folder.mkdir()
         counts = write_index(
@@ -1023,8 +1037,8 @@ def ingest_conceptnet(
             },
         )
     report.edges, report.concepts, report.relations, report.relation_counts = counts
+    lap("writing")
     report.seconds = time.perf_counter() - started
-    phases["writing"] = report.seconds - (written - started)
     logger.debug(
         "ConceptNet index %s: %d edges among %d concepts from %d rows (%d English) in %.1f s (%s)",
         output,
@@ -1033,6 +1047,6 @@ def ingest_conceptnet(
         report.rows,
         report.english_rows,
         report.seconds,
-        ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()),
+        ", ".join(f"{name} {seconds:.1f} s" for name, seconds in lap.phases.items()),
     )
     return report
