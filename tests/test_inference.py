@@ -26,16 +26,17 @@ onnx_installed = pytest.mark.skipif(
     reason="onnxruntime and onnx (kear[onnx]) are not installed",
 )
 FAST = [
+    "torch-bf16",
     "torch-int8",
     pytest.param("onnx", marks=onnx_installed),
     pytest.param("onnx-int8", marks=onnx_installed),
 ]
 # How far each setting may move a probability from full precision's, on the tiny trained model (whose choices are
 # close: its probabilities are near 0.2), about ten times what each moved it when this test was written (1e-6 for
-# the fp32 graph, 4e-4 for torch-int8, 1e-5 for onnx-int8); and how many answers must be full precision's (int8 may
-# swap two choices that are closer than its error; it swapped none of the 12).
-TOLERANCE = {"onnx": 1e-5, "torch-int8": 0.005, "onnx-int8": 0.005}
-SAME_ANSWERS = {"onnx": 1.0, "torch-int8": 0.8, "onnx-int8": 0.8}
+# the fp32 graph, 3e-4 for torch-bf16, 4e-4 for torch-int8, 1e-5 for onnx-int8); and how many answers must be full
+# precision's (int8 and bf16 may swap two choices that are closer than their error; they swapped none of the 12).
+TOLERANCE = {"onnx": 1e-5, "torch-bf16": 0.005, "torch-int8": 0.005, "onnx-int8": 0.005}
+SAME_ANSWERS = {"onnx": 1.0, "torch-bf16": 0.8, "torch-int8": 0.8, "onnx-int8": 0.8}
 
 
 @pytest.fixture
@@ -127,11 +128,27 @@ def test_an_encoder_with_token_types_exports_exactly(tmp_path: Path, cache) -> N
 def test_settings_are_checked() -> None:
     assert inference_config(None) == InferenceConfig("torch")
     assert inference_config("onnx-int8").int8 and inference_config("onnx").onnx
-    with pytest.raises(ConfigError, match=r"inference\.backend must be one of torch, torch-int8"):
+    with pytest.raises(ConfigError, match=r"inference\.backend must be one of torch, torch-bf16, torch-int8"):
         inference_config("fp16")
     with pytest.raises(ValueError, match="cache_dir"):
         InferenceConfig("onnx", cache_dir="")
-    assert set(BACKENDS) == {"torch", "torch-int8", "onnx", "onnx-int8"}
+    assert set(BACKENDS) == {"torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8"}
+
+
+def test_bf16_runs_the_encoder_in_bf16_and_the_head_in_fp32(trained_model, monkeypatch, caplog) -> None:
+    model, _ = load_model(trained_model)
+    prepared = prepare(model, "torch-bf16")
+    assert {p.dtype for p in prepared.encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # the model itself is untouched
+    assert {p.dtype for p in prepared.scorer.parameters()} == {torch.float32}
+    assert prepare(model, "torch-bf16") is prepared  # prepared once while the weights stay
+    # a CPU without native bf16 gets the backend still, with a warning that it is slower there
+    import kear.inference
+
+    monkeypatch.setattr(kear.inference, "_native_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="kear.inference"):
+        prepare(load_model(trained_model)[0], "torch-bf16")
+    assert "no native bfloat16" in caplog.text
 
 
 def hide_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
