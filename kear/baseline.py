@@ -65,7 +65,7 @@ def fit_trainer(
     attention_dropout: float | None = None,
 ):
     """A ``Trainer`` fitted with kear's optimisation settings (batch size, learning rate, weight decay, warmup
-    ratio, linear schedule, seed, ``max_steps`` else ``epochs``).
+    ratio, linear schedule, seed, mixed precision, ``max_steps`` else ``epochs``).
 
     Args:
         encoder: the pretrained encoder's name or folder.
@@ -110,6 +110,8 @@ def fit_trainer(
         report_to=[],
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
+        bf16=training.mixed_precision == "bf16",  # kear's training.mixed_precision, as the Trainer spells it
+        fp16=training.mixed_precision == "fp16",
         **grouping,
         **(
             {**per_epoch, "metric_for_best_model": "accuracy", "save_only_model": True}

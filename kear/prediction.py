@@ -161,8 +161,9 @@ def predict_records(
         accelerator: an ``accelerate.Accelerator`` the model was prepared with, to split the work.
         rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
         inference: how the model runs (:mod:`kear.inference`): ``torch`` (default, fp32), ``torch-bf16``,
-            ``torch-int8``, ``onnx`` or ``onnx-int8``, or an :class:`kear.inference.InferenceConfig`. The model itself is not
-            changed; the prepared copy (an export, a quantisation) is made once per model and reused.
+            ``torch-int8``, ``onnx`` or ``onnx-int8``, or an :class:`kear.inference.InferenceConfig`. The model
+            itself is not changed; the prepared copy (a cast, an export, a quantisation) is made once per model
+            and reused.
     """
     inference = inference_config(inference)
     if accelerator is not None and inference.backend != "torch":

@@ -188,7 +188,9 @@ class _Run:
         )
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.pad_token_id = pad
-        multiple = 8 if settings.mixed_precision != "no" else None  # tensor cores want multiples of 8
+        # tensor cores want multiples of 8; a CPU gains nothing from them and would only encode more padding
+        on_gpu = self.accelerator.device.type != "cpu"
+        multiple = 8 if settings.mixed_precision != "no" and on_gpu else None
         return DataLoader(
             self.train_examples,
             batch_sampler=self.sampler,

@@ -71,8 +71,9 @@ def prepare(data: str, train_size: int, work: Path, max_length: int, max_example
     return tokenizer, list(encode_records(train, tokenizer, inputs)), list(encode_records(held_out, tokenizer, inputs))
 
 
-def train_config(work: Path, args: argparse.Namespace, attention_dropout: float | None):
-    """kear's settings for the benchmark; the Trainer takes the same optimisation settings."""
+def train_config(work: Path, args: argparse.Namespace, attention_dropout: float | None, precision: str = "no"):
+    """kear's settings for the benchmark; the Trainer takes the same optimisation settings (``precision``: the
+    mixed precision, ``no`` or ``bf16``)."""
     from kear.config import DataConfig, ModelConfig, TrainConfig, TrainingConfig
     from kear.inputs import InputConfig
 
@@ -81,7 +82,7 @@ def train_config(work: Path, args: argparse.Namespace, attention_dropout: float 
         inputs=InputConfig(max_length=args.max_length, max_examples=args.max_examples),
         data=DataConfig(train=str(work / "train.jsonl"), dev=str(work / "held-out.jsonl")),
         training=TrainingConfig(
-            output_dir=str(work / f"kear-run-{attention_dropout}"),
+            output_dir=str(work / f"kear-run-{attention_dropout}-{precision}"),
             seed=args.seed,
             max_steps=args.steps,
             batch_size=args.batch_size,
@@ -90,6 +91,7 @@ def train_config(work: Path, args: argparse.Namespace, attention_dropout: float 
             warmup_ratio=0.1,
             logging_steps=1,
             resume=False,
+            mixed_precision=precision,
         ),
     )
 
@@ -110,13 +112,13 @@ class TokenCounter:
         self.handle.remove()
 
 
-def run_kear(work: Path, args: argparse.Namespace, attention_dropout: float | None) -> dict:
+def run_kear(work: Path, args: argparse.Namespace, attention_dropout: float | None, precision: str) -> dict:
     """Seconds of kear's training loop (from its metrics), tokens per step and held-out accuracy."""
     import json
 
     from kear.training import train
 
-    config = train_config(work, args, attention_dropout)
+    config = train_config(work, args, attention_dropout, precision)
     counter = TokenCounter()
     try:
         result = train(config, progress=False)
@@ -128,13 +130,15 @@ def run_kear(work: Path, args: argparse.Namespace, attention_dropout: float | No
     return {"seconds": seconds, "accuracy": result.best_accuracy, "tokens": counter.tokens / args.steps}
 
 
-def run_trainer(tokenizer, train, held_out, work: Path, args, grouped: bool, attention_dropout: float | None):
+def run_trainer(
+    tokenizer, train, held_out, work: Path, args, grouped: bool, attention_dropout: float | None, precision
+):
     """Seconds of the Trainer's loop (its ``train_runtime``), tokens per step and held-out accuracy."""
     from kear.baseline import fit_trainer, trainer_predictions
     from kear.evaluation import accuracy_of
 
-    training = train_config(work, args, None).training
-    folder = work / f"trainer-{grouped}-{attention_dropout}"
+    training = train_config(work, args, None, precision).training
+    folder = work / f"trainer-{grouped}-{attention_dropout}-{precision}"
     counter = TokenCounter()
     try:
         trainer = fit_trainer(
@@ -147,12 +151,14 @@ def run_trainer(tokenizer, train, held_out, work: Path, args, grouped: bool, att
     return {"seconds": seconds, "accuracy": accuracy, "tokens": counter.tokens / args.steps}
 
 
-ROWS = {  # name: (loop, length grouping, attention dropout)
-    "kear (`kear train` defaults: length-grouped batches, length buckets)": ("kear", True, None),
-    "kear, `model.attention_dropout=0` (SDPA's fused kernel in training)": ("kear", True, 0.0),
-    "Trainer, defaults (random batches)": ("trainer", False, None),
-    'Trainer, `train_sampling_strategy="group_by_length"` with a length column': ("trainer", True, None),
-    "Trainer, length grouping and attention dropout 0": ("trainer", True, 0.0),
+ROWS = {  # name: (loop, length grouping, attention dropout, mixed precision)
+    "kear (`kear train` defaults: length-grouped batches, length buckets)": ("kear", True, None, "no"),
+    "kear, `model.attention_dropout=0` (SDPA's fused kernel in training)": ("kear", True, 0.0, "no"),
+    "kear, `model.attention_dropout=0 training.mixed_precision=bf16`": ("kear", True, 0.0, "bf16"),
+    "Trainer, defaults (random batches)": ("trainer", False, None, "no"),
+    'Trainer, `train_sampling_strategy="group_by_length"` with a length column': ("trainer", True, None, "no"),
+    "Trainer, length grouping and attention dropout 0": ("trainer", True, 0.0, "no"),
+    "Trainer, length grouping, attention dropout 0 and `bf16=True`": ("trainer", True, 0.0, "bf16"),
 }
 
 
@@ -161,30 +167,39 @@ def verdict(found: dict[str, dict], rate: dict[str, float], held_out: int, epoch
 
     ``real`` is the mean number of real (unpadded) tokens in a step: no batching can encode fewer.
     """
-    kear, fast, _, grouped, grouped_fast = list(ROWS)
-    like = rate[fast] / rate[grouped_fast]
+    kear, fast, fast_bf16, _, grouped, grouped_fast, grouped_bf16 = list(ROWS)
+    fastest = max((name for name, row in ROWS.items() if row[0] == "kear"), key=rate.__getitem__)
+    pairs = {"at both defaults": (kear, grouped), "with the attention dropout off on both sides": (fast, grouped_fast)}
+    pairs["with the dropout off and bf16 autocast on both sides"] = (fast_bf16, grouped_bf16)
+    like = {text: rate[mine] / rate[theirs] for text, (mine, theirs) in pairs.items()}
     accuracies = [side["accuracy"] for side in found.values()]
     half_width = 1.96 * (0.25 * 0.75 / held_out) ** 0.5  # a proportion near a quarter, binomial
     return [
-        f"**kear's fastest setting is {rate[fast] / rate[grouped]:.2f}x the length-grouped Trainer** (target 1.2x "
-        f"at equal accuracy). Like for like: kear's defaults are {rate[kear] / rate[grouped]:.2f}x the grouped "
-        f"Trainer at its defaults, and with the attention dropout off on both sides {like:.2f}x"
-        + (": like for like, the target is not met." if like < 1.2 else "."),
+        f"**kear's fastest setting ({fastest.removeprefix('kear, ')}) is {rate[fastest] / rate[grouped]:.2f}x the "
+        "length-grouped Trainer at its defaults** (target 1.2x at equal accuracy). Like for like, the same switches "
+        "on both sides: kear is "
+        + ", ".join(f"{ratio:.2f}x {text}" for text, ratio in like.items())
+        + (": like for like, the target is not met." if max(like.values()) < 1.2 else "."),
         "",
         f"Why: with its length grouping on, the Trainer pads almost as little as kear ({found[grouped]['tokens']:,.0f} "
         f"against {found[kear]['tokens']:,.0f} tokens per step), and both then spend each step in the same encoder, "
         "so kear's batching has little left to win (CommonsenseQA has 5 choices everywhere: encoding only real "
         "choices saves nothing here). A loop that padded nothing at all would encode "
         f"{real:,.0f} tokens per step against the grouped Trainer's {found[grouped]['tokens']:,.0f}: at most "
-        f"{found[grouped]['tokens'] / real:.2f}x fewer, so batching alone cannot reach 1.2x on these data (attention "
-        "grows with the square of a sequence's length, but at these lengths the linear layers dominate). "
-        "What sets a step's cost on this CPU is the attention dropout: with it, SDPA "
+        f"{found[grouped]['tokens'] / real:.2f}x fewer, so batching alone "
+        + ("cannot" if found[grouped]["tokens"] / real < 1.2 else "could at best")
+        + " reach 1.2x on these data (attention grows with the square of a sequence's length, but at these lengths "
+        "the linear layers dominate). "
+        "What sets a step's cost on this CPU is first the attention dropout: with it, SDPA "
         "cannot use its fused kernel and builds every attention matrix; without it a step costs "
         f"{rate[fast] / rate[kear]:.2f}x less in kear and {rate[grouped_fast] / rate[grouped]:.2f}x less in the "
         "Trainer. kear's `model.attention_dropout=0` is that switch; a Trainer user gets the same by setting the "
-        "encoder config's `attention_probs_dropout_prob=0`. The rest (fused AdamW, 2 threads, fp32; bf16 autocast "
-        "is slower on this CPU, which lacks AMX) is the same on both sides; compiling the encoder with `torch.compile` "
-        "does not make a step cheaper here ([compile.md](compile.md), `python scripts/bench_compile.py`).",
+        "encoder config's `attention_probs_dropout_prob=0`. Then the precision: bf16 autocast (this CPU has "
+        f"AVX-512 BF16) makes a step {rate[fast_bf16] / rate[fast]:.2f}x cheaper again in kear "
+        f"(`training.mixed_precision=bf16`) and {rate[grouped_bf16] / rate[grouped_fast]:.2f}x in the Trainer "
+        "(`bf16=True`). The rest (fused AdamW, 2 threads) is the same on both sides; compiling the encoder with "
+        "`torch.compile` does not make a step cheaper here ([compile.md](compile.md), "
+        "`python scripts/bench_compile.py`).",
         "",
         f"Accuracy: after {epochs:.1f} epoch(s) of the training part, held-out accuracies range from "
         f"{min(accuracies):.3f} to {max(accuracies):.3f}, around chance (0.2; MiniLM learns CommonsenseQA slowly), "
@@ -221,11 +236,11 @@ def main() -> None:
         tokenizer, train_examples, held_out = prepare(
             args.data, args.train_size, work, args.max_length, args.max_examples
         )
-        for name, (loop, grouped, dropout) in ROWS.items():
+        for name, (loop, grouped, dropout, precision) in ROWS.items():
             if loop == "kear":
-                found[name] = run_kear(work, args, dropout)
+                found[name] = run_kear(work, args, dropout, precision)
             else:
-                found[name] = run_trainer(tokenizer, train_examples, held_out, work, args, grouped, dropout)
+                found[name] = run_trainer(tokenizer, train_examples, held_out, work, args, grouped, dropout, precision)
     lengths = [e.length for e in train_examples]
     real = np.mean([sum(len(row) for row in e.input_ids) for e in train_examples]) * args.batch_size
     examples = args.steps * args.batch_size
@@ -239,7 +254,8 @@ def main() -> None:
         *header("Training benchmark"),
         f"The packaged MiniLM (all-MiniLM-L6-v2) on {source}: {len(train_examples)} for training, "
         f"{len(held_out)} held out; max length {args.max_length}; {args.steps} steps of {args.batch_size} "
-        f"questions x 5 choices; learning rate {args.learning_rate}; fp32 on {torch.get_num_threads()} threads.",
+        f"questions x 5 choices; learning rate {args.learning_rate}; fp32 unless a row says bf16 (autocast, on both "
+        f"sides), on {torch.get_num_threads()} threads.",
         f"Input lengths (each question's longest choice): mean {np.mean(lengths):.0f}, 95th percentile "
         f"{np.percentile(lengths, 95):.0f} tokens; {real:,.0f} real tokens per step of {args.batch_size} questions.",
         "",

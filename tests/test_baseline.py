@@ -33,6 +33,15 @@ def test_attention_dropout_reaches_the_trainer_model(tiny_deberta: Path, tmp_pat
     assert trainer.model.config.attention_probs_dropout_prob == 0.05
 
 
+def test_the_trainer_takes_kears_mixed_precision(tiny_deberta: Path, tmp_path: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_deberta)
+    examples = list(encode_records(read_records(sample_file("train.jsonl")), tokenizer, InputConfig(max_length=48)))
+    training = TrainingConfig(max_steps=1, batch_size=4, learning_rate=1e-3, seed=0, mixed_precision="bf16")
+    trainer = fit_trainer(str(tiny_deberta), tokenizer, examples, training, tmp_path)
+    assert trainer.args.bf16 and not trainer.args.fp16
+    assert trainer.accelerator.mixed_precision == "bf16"
+
+
 def test_ablate_trainer_runs_take_the_recipes_attention_dropout(tiny_deberta: Path, tmp_path: Path) -> None:
     from kear.baseline import trainer_runs
     from kear.config import ModelConfig, TrainConfig
