@@ -222,7 +222,7 @@ def verdict(speed: dict[str, float], accuracy: dict[str, float], pooled: dict[st
             text += (
                 f"; over every fold: {100 * mean:+.2f} points, 95% interval {100 * (mean - half):+.2f} to "
                 f"{100 * (mean + half):+.2f} (within 1 point as an estimate: {judged(abs(mean) <= 0.01)}; "
-                f"{'the whole interval within it' if half + abs(mean) <= 0.01 else 'the interval reaches beyond it'})"
+                f"{'the whole interval within it' if holds(name) else 'the interval reaches beyond it'})"
             )
         return text + "."
 

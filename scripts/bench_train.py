@@ -169,8 +169,11 @@ def verdict(found: dict[str, dict], rate: dict[str, float], held_out: int, epoch
     """
     kear, fast, fast_bf16, _, grouped, grouped_fast, grouped_bf16 = list(ROWS)
     fastest = max((name for name, row in ROWS.items() if row[0] == "kear"), key=rate.__getitem__)
-    pairs = {"at both defaults": (kear, grouped), "with the attention dropout off on both sides": (fast, grouped_fast)}
-    pairs["with the dropout off and bf16 autocast on both sides"] = (fast_bf16, grouped_bf16)
+    pairs = {
+        "at both defaults": (kear, grouped),
+        "with the attention dropout off on both sides": (fast, grouped_fast),
+        "with the dropout off and bf16 autocast on both sides": (fast_bf16, grouped_bf16),
+    }
     like = {text: rate[mine] / rate[theirs] for text, (mine, theirs) in pairs.items()}
     accuracies = [side["accuracy"] for side in found.values()]
     half_width = 1.96 * (0.25 * 0.75 / held_out) ** 0.5  # a proportion near a quarter, binomial
