@@ -671,14 +671,19 @@ def ingest_section(results: dict) -> list[str]:
         f"{kear['best_cpu_seconds']:.1f} | **{kear['peak_tree_rss_mb']:.0f}** |",
         "",
         f"**Ingest / fastest shipped decompressor alone ({ours['fastest']}): {ours['ratio_best']:.2f}x** "
-        f"(best against best; {ours['ratio_median']:.2f}x median against median; target {INGEST_TARGET}x). "
-        f"CPU: the ingest uses {kear['best_cpu_seconds']:.1f} s against {fastest['best_cpu_seconds']:.1f} s "
+        f"(best against best; {ours['ratio_median']:.2f}x median against median; target {INGEST_TARGET}x): "
+        + (
+            "the target is met. "
+            if ours["ratio_best"] <= INGEST_TARGET
+            else f"the target is missed by {ours['ratio_best'] - INGEST_TARGET:.2f}x. "
+        )
+        + f"CPU: the ingest uses {kear['best_cpu_seconds']:.1f} s against {fastest['best_cpu_seconds']:.1f} s "
         f"for inflating alone; on {os.cpu_count()} cores its wall time cannot fall below "
         f"{kear['best_cpu_seconds'] / (os.cpu_count() or 1):.1f} s, "
-        f"{kear['best_cpu_seconds'] / (os.cpu_count() or 1) / fastest['best_seconds']:.2f}x the fastest inflating, "
-        "so the ratio is set first by the CPU that scanning the rows and building the index take beyond "
-        "inflating; the rest of the gap is the end that runs on one core (matching the parts' names, merging "
-        "duplicate edges, writing the index). "
+        f"{kear['best_cpu_seconds'] / (os.cpu_count() or 1) / fastest['best_seconds']:.2f}x the fastest inflating. "
+        "One thread inflates while the other scans with compiled loops (`retrieval/conceptnet/scan.py`, numba), "
+        "each taking part of the other's work when it is ahead; merging duplicate edges and writing the index "
+        "then run on one core. "
         + (parse_sentence(table[PARSE_FLOOR], fastest, kear) if PARSE_FLOOR in table else "")
         + (filter_sentence(table[FILTER_FLOOR], fastest, kear) if FILTER_FLOOR in table else "")
         + (phases_sentence(ours["phases"], fastest) if ours.get("phases") else "")
@@ -727,7 +732,7 @@ def phases_sentence(run: dict, fastest: dict) -> str:
     phases = run["phases"]
     steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
     after = sum(seconds for name, seconds in phases.items() if name != "reading")
-    how = "inflating on one thread while two helpers scan" if "finishing" in phases else "one process, no helpers"
+    how = "one thread inflating while another scans, each helping the other when it is ahead"
     margin = (INGEST_TARGET - 1) * fastest["best_seconds"]  # what the target leaves beyond inflating
     return (
         f"Where an ingest's time goes (one more run, {run['total_seconds']:.1f} s): {steps}. Reading ({how}) "

@@ -75,13 +75,12 @@ def test_gzip_and_two_workers_give_the_same_index(tiny_dump: Path, tmp_path: Pat
     dump = write_lines(tmp_path / "assertions.csv", lines)
     packed = tmp_path / "assertions.csv.gz"
     packed.write_bytes(gzip.compress(dump.read_bytes()))
-    # blocks of 1 KiB alternate between the two workers; some rows are longer than a block
+    # blocks of 1 KiB pass from the inflating thread to the scanning one; some rows are longer than a block
     report = ingest_conceptnet(packed, tmp_path / "two", workers=2, block_size=1024, progress=False)
     assert (report.rows, report.edges) == (88, 44)
-    assert list(report.phases) == ["reading", "finishing", "merging", "writing"]
+    assert list(report.phases) == ["reading", "writing"]
     assert sum(report.phases.values()) <= report.seconds
-    alone = ingest_conceptnet(dump, tmp_path / "one", workers=1, progress=False)
-    assert list(alone.phases) == ["reading", "writing"]  # one process: nothing to finish or merge
+    ingest_conceptnet(dump, tmp_path / "one", workers=1, progress=False)
     assert _index_arrays(tmp_path / "two") == _index_arrays(tmp_path / "one")
     index = ConceptNetIndex(tmp_path / "one")
     part = index.concept_id("part 7")
@@ -315,9 +314,9 @@ def test_relations_are_every_relation_from_the_concept_to_the_choice(sample_conf
 
 
 def test_long_names_and_hash_collisions_give_the_same_index(tiny_dump: Path, tmp_path: Path, monkeypatch) -> None:
-    """Names longer than the ingest's fixed-width keys (cut at their part of speech all the same), a NUL byte in a
-    name, and a hash shared by every name (the exact fallback) all give the index of the plain reading."""
-    from retrieval.conceptnet import ingest
+    """Names longer than the 16 bytes the name table holds in its rows (cut at their part of speech all the same),
+    a NUL byte in a name, and a hash shared by every name all give the index of the plain reading."""
+    from retrieval.conceptnet import scan
 
     long = "a_concept_name_longer_than_any_fixed_width_key"
     lines = tiny_dump.read_text().splitlines()
@@ -334,7 +333,7 @@ def test_long_names_and_hash_collisions_give_the_same_index(tiny_dump: Path, tmp
     assert index.weight[position] == 8.0
     assert index.concept_id("nul\x00name") is not None
     ingest_conceptnet(dump, tmp_path / "two", workers=2, block_size=1024, progress=False)
-    monkeypatch.setattr(ingest, "_hash", lambda keys: np.zeros(len(keys), np.uint64))
+    monkeypatch.setattr(scan, "HASH_MASK", 0)  # every name hashes to 0: only the names tell them apart
     ingest_conceptnet(dump, tmp_path / "collide", workers=2, block_size=1024, progress=False)
     reference = _index_arrays(tmp_path / "one")
     assert _index_arrays(tmp_path / "two") == reference

@@ -137,23 +137,27 @@ def test_kill_retrieve_then_rerun(sample_indexes: dict[str, Path], tmp_path: Pat
     assert sorted(p.name for p in work.iterdir()) == ["cache", "out.jsonl"]
 
 
-def test_kill_a_two_process_ingest_then_rerun(tmp_path: Path) -> None:
+def test_kill_an_ingest_while_it_reads_then_rerun(tmp_path: Path) -> None:
     rows = sample_file("conceptnet-assertions.csv").read_bytes()
     dump = tmp_path / "dump.csv"
-    dump.write_bytes(rows * (160_000_000 // len(rows)))  # big enough for the helper, which reads it for seconds
+    dump.write_bytes(rows * (240_000_000 // len(rows)))  # read for about a second
     whole, work = tmp_path / "whole", tmp_path / "work"
     whole.mkdir()
     work.mkdir()
     command = kear("index", "conceptnet", str(dump), "--output", "index")
     run(command, whole)
-    points = {
-        "as the helper starts": lambda run: bool(run.children()),
-        "while both read": lambda run: any(time.time() - c.create_time() > 0.5 for c in run.children()),
-    }
-    for ready in points.values():
-        children = kill_when(command, work, ready)
-        assert children, "the helper process was running"
-        assert_gone(children)  # it died with its parent
+    reading = {}  # when the run was first seen with its inflating thread
+
+    def threads(run) -> bool:
+        return run.num_threads() >= 2
+
+    def a_while(run) -> bool:
+        if run.num_threads() >= 2:
+            reading.setdefault(run.pid, time.monotonic())
+        return run.pid in reading and time.monotonic() - reading[run.pid] > 0.2
+
+    for ready in (threads, a_while):
+        assert not kill_when(command, work, ready), "an ingest starts no process"
         assert not (work / "index").exists()
     run(command, work)
     built, reference = files(work / "index"), files(whole / "index")

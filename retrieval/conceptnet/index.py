@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import mmap
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,16 +98,19 @@ def _normalised(raw_names: list[bytes]) -> tuple[list[bytes], bool]:
     return names, False
 
 
-def _vocabulary(raw_names: list[bytes], first_seen: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+def _vocabulary(raw_names: list[bytes], first_seen: np.ndarray) -> tuple[list[bytes], np.ndarray | None]:
     """Normalise raw URI names (lowercase, underscores to spaces) and order them by first appearance.
 
     ``first_seen[i]`` is where raw name ``i`` first appears in the dump, so the vocabulary does not depend on
     how the dump was read. Names that normalise alike (``Bank`` and ``bank``) become one concept. Returns the
-    vocabulary (UTF-8) and, for each raw name, its id in it.
+    vocabulary (UTF-8) and, for each raw name, its id in it (``None`` when that is the raw name's own id).
     """
     names, distinct = _normalised(raw_names)
     raw_names.clear()  # the caller's list: its bytes are no longer needed
-    ranked = np.argsort(first_seen, kind="stable")
+    ascending = len(first_seen) < 2 or bool((first_seen[1:] > first_seen[:-1]).all())
+    if distinct and ascending:  # the ingest's usual case: raw names are numbered by first appearance already
+        return names, None
+    ranked = np.arange(len(first_seen)) if ascending else np.argsort(first_seen, kind="stable")
     if distinct:  # each raw name is its own concept: the ranking is the numbering
         local_to_global = np.empty(len(names), dtype=np.int32)
         local_to_global[ranked] = np.arange(len(names), dtype=np.int32)
@@ -133,11 +137,22 @@ def first_appearances(heads: np.ndarray, tails: np.ndarray, order: np.ndarray, c
     return first_seen
 
 
+def _argsort(keys: np.ndarray, bits: int) -> np.ndarray:
+    return np.argsort(keys)
+
+
 def _ranked_edges(
-    head: np.ndarray, tail: np.ndarray, rel: np.ndarray, weights: np.ndarray, order: np.ndarray, relations: int
+    head: np.ndarray,
+    tail: np.ndarray,
+    rel: np.ndarray,
+    weights: np.ndarray,
+    order: np.ndarray,
+    relations: int,
+    argsort: Callable[[np.ndarray, int], np.ndarray] = _argsort,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows sorted by (head, tail, relation), heaviest first among equal ones, then first in the dump; and, for
-    each sorted row, whether it is the first of its (head, tail, relation)."""
+    each sorted row, whether it is the first of its (head, tail, relation). ``argsort(keys, bits)`` orders
+    non-negative keys below ``2**bits``."""
     concept_bits = max(1, int(max(head.max(initial=0), tail.max(initial=0))) + 1).bit_length()
     relation_bits = max(1, relations).bit_length()
     if 2 * concept_bits + relation_bits > 63:
@@ -148,8 +163,14 @@ def _ranked_edges(
         return ranked, first
     # one int64 key per (head, tail, relation), sorted once; duplicates are rare (a few hundred in 3.6M rows),
     # so only the rows that share a key are sorted again by weight and position
-    key = (head.astype(np.int64) << (concept_bits + relation_bits)) | (tail.astype(np.int64) << relation_bits) | rel
-    ranked = np.argsort(key)
+    key = head.astype(np.int64)  # in place from here on: these are arrays of millions
+    key <<= concept_bits + relation_bits
+    shifted = tail.astype(np.int64)
+    shifted <<= relation_bits
+    key |= shifted
+    key |= rel
+    del shifted
+    ranked = argsort(key, 2 * concept_bits + relation_bits)
     key = key[ranked]
     same = np.flatnonzero(key[1:] == key[:-1])
     if len(same):
@@ -175,6 +196,7 @@ def write_index(
     surfaces: bytes | bytearray,
     meta: dict,
     first_seen: np.ndarray | None = None,
+    argsort: Callable[[np.ndarray, int], np.ndarray] = _argsort,
 ) -> tuple[int, int, int, dict[str, int]]:
     """Merge duplicate edges and write the folder.
 
@@ -183,9 +205,11 @@ def write_index(
 
     ``concepts`` are raw URI names (``b"revolving_door"``; the list is emptied on the way, to save memory);
     they are lowercased and underscores become spaces, so differently spelled duplicates merge too.
-    ``surface_start`` gives where each edge's surface text starts in ``surfaces`` (bytes in any order), with
-    one more entry for the end of the last. ``first_seen`` is :func:`first_appearances` of the rows when the
-    caller has it already. Returns (edges, concepts, relations, edges per relation).
+    ``surface_start`` gives where each edge's surface text starts in ``surfaces`` (bytes in any order, written
+    as given), with one more entry for the end of the last. ``first_seen`` is :func:`first_appearances` of the
+    rows when the caller has it already; ``argsort(keys, bits)`` orders the edges' non-negative int64 keys below
+    ``2**bits`` (the ingest passes a faster one than numpy's). Returns (edges, concepts, relations, edges per
+    relation).
     """
     if first_seen is None:
         first_seen = first_appearances(heads, tails, order, len(concepts))
@@ -193,22 +217,20 @@ def write_index(
     relation_names = sorted(set(relations))
     relation_map = np.array([relation_names.index(name) for name in relations], dtype=np.uint16)
 
-    head = concept_map[heads] if len(heads) else np.zeros(0, np.int32)
-    tail = concept_map[tails] if len(tails) else np.zeros(0, np.int32)
+    if concept_map is None:
+        head, tail = heads, tails
+    else:
+        head = concept_map[heads] if len(heads) else np.zeros(0, np.int32)
+        tail = concept_map[tails] if len(tails) else np.zeros(0, np.int32)
     rel = relation_map[rels] if len(rels) else np.zeros(0, np.uint16)
-    ranked, first = _ranked_edges(head, tail, rel, weights, order, len(relation_names))
+    ranked, first = _ranked_edges(head, tail, rel, weights, order, len(relation_names), argsort)
     keep = ranked[first]
     del ranked, first
     head, tail, rel = head[keep], tail[keep], rel[keep]
+    # surfaces.bin holds the texts as the caller gave them (the ingest: in dump order, which does not depend on
+    # how the dump was read); each edge points at its own
     start = surface_start[keep]
     length = (surface_start[keep + 1] - start).astype(np.int32)
-    # surfaces.bin holds the kept edges' texts in edge order, so that it does not depend on how the dump was read
-    texts = np.flatnonzero(length)
-    data = surfaces if isinstance(surfaces, bytes) else bytes(surfaces)  # slices of bytes join fastest
-    ranges = map(slice, start[texts].tolist(), (start[texts] + length[texts]).tolist())
-    surfaces = b"".join(map(data.__getitem__, ranges))
-    del data
-    start = np.cumsum(length, dtype=np.int64) - length
 
     head_ptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
     np.cumsum(np.bincount(head, minlength=len(vocabulary)), out=head_ptr[1:])
@@ -216,10 +238,10 @@ def write_index(
     (folder / "relations.txt").write_text("\n".join(relation_names), encoding="utf-8")
     for name, values in (
         ("head_ptr", head_ptr),
-        ("tail", tail.astype(np.int32)),
-        ("rel", rel.astype(np.uint16)),
-        ("weight", weights[keep].astype(np.float64)),
-        ("surface_start", start.astype(np.int64)),
+        ("tail", tail.astype(np.int32, copy=False)),
+        ("rel", rel.astype(np.uint16, copy=False)),
+        ("weight", weights[keep].astype(np.float64, copy=False)),
+        ("surface_start", start.astype(np.int64, copy=False)),
         ("surface_len", length),
     ):
         np.save(folder / f"{name}.npy", values, allow_pickle=False)
