@@ -339,11 +339,15 @@ class _Output:
 
     def write(self, lines: bytes, records: Sequence[dict[str, Any]]) -> None:
         """Add prediction lines, for ``records`` as read."""
-        for record in records:
-            record_digest(self.digest, record)
         if self.handle is None:
+            if self.staging is None:
+                # recorded before the file exists: a run killed between its first lines and their record leaves a
+                # file that the next run continues (dropping the unrecorded lines), never one it must refuse
+                self._record()
             target = self.staging or self.path
             self.handle = self.stack.enter_context(open(target, "wb"))  # noqa: SIM115  (closed with the stack)
+        for record in records:
+            record_digest(self.digest, record)
         self.handle.write(lines)
         self.handle.flush()
         os.fsync(self.handle.fileno())  # a line on disk is a line kept

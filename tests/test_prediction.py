@@ -140,6 +140,28 @@ def test_a_stopped_run_continues_without_losing_or_repeating_lines(
     assert digest(out) == before
 
 
+def test_a_run_stopped_before_its_first_lines_are_recorded_is_continued(
+    trained_model, sample_knowledge, tmp_path, monkeypatch
+) -> None:
+    # a kill can land after the first chunk is on disk and before its record is: the next run must continue
+    whole = tmp_path / "whole.jsonl"
+    predict_file(trained_model, sample_knowledge, whole, progress=False)
+    out = tmp_path / "out.jsonl"
+    import kear.prediction as prediction
+
+    def dies_once_the_lines_are_written(descriptor: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prediction.os, "fsync", dies_once_the_lines_are_written)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
+    monkeypatch.undo()
+    assert len(lines(out)) == 4  # on disk, never recorded
+    report = predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
+    assert (report.resumed, report.written) == (0, 12)
+    assert out.read_text() == whole.read_text()
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
