@@ -338,3 +338,24 @@ def test_long_names_and_hash_collisions_give_the_same_index(tiny_dump: Path, tmp
     reference = _index_arrays(tmp_path / "one")
     assert _index_arrays(tmp_path / "two") == reference
     assert _index_arrays(tmp_path / "collide") == reference
+
+
+def test_names_normalised_together_as_each_would_be_alone() -> None:
+    from retrieval.conceptnet.index import _vocabulary
+
+    def alone(raw: bytes) -> bytes:
+        return raw.decode("utf-8", "replace").lower().replace("_", " ").encode("utf-8")
+
+    rng = np.random.default_rng(0)
+    pieces = [b"a", b"B", b"_", b"\xc3\xa9", b"\xc3\x89", b"\xce\xa3", b"\xff", b"\xe2\x82", b"\xc4\xb0", b" ", b"z"]
+    for trial in range(300):
+        raw = [b"".join(rng.choice(pieces, rng.integers(1, 6))) for _ in range(rng.integers(1, 12))]
+        if trial % 3 == 0:  # ASCII lowercase only: the fast path
+            raw = [name.lower() for name in raw if name.isascii() and b" " not in name] or [b"x"]
+        raw = list(dict.fromkeys(raw))  # a name table's names are distinct
+        order = rng.permutation(len(raw)) if trial % 2 else np.arange(len(raw))
+        vocabulary, count, ids = _vocabulary(b"\n".join(raw), order.astype(np.int64))
+        expected = list(dict.fromkeys(alone(raw[i]) for i in np.argsort(order, kind="stable")))
+        assert vocabulary.split(b"\n") == expected and count == len(expected)
+        mapped = np.arange(len(raw)) if ids is None else ids
+        assert [expected[i] for i in mapped] == [alone(name) for name in raw]

@@ -21,6 +21,7 @@ import json
 import mmap
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,47 +79,45 @@ class Edge:
     surface: str | None
 
 
-# lowercase and underscores to spaces, for ASCII names (what str.lower and str.replace do to them)
-_ASCII_NORMAL = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_", b"abcdefghijklmnopqrstuvwxyz ")
+def _normalised(joined: bytes) -> tuple[bytes, bool]:
+    """Raw URI names (joined by newlines) lowercased with underscores as spaces, as UTF-8 (invalid UTF-8
+    replaced), joined alike; and whether no two can be alike: true when the names are valid UTF-8 without capitals
+    or spaces (then only underscores change). All names are done at once: a newline is neither cased nor
+    case-ignorable, so lowercasing the joined text lowercases each name as it would alone (a final sigma too)."""
+    try:
+        text, valid = joined.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, valid = joined.decode("utf-8", "replace"), False
+    lowered = text.lower()
+    if valid and lowered == text and " " not in text:  # the usual case: only underscores change
+        return joined.replace(b"_", b" "), True
+    return lowered.replace("_", " ").encode("utf-8"), False
 
 
-def _normalised(raw_names: list[bytes]) -> tuple[list[bytes], bool]:
-    """Each raw URI name lowercased with underscores as spaces, as UTF-8 (invalid UTF-8 replaced); and whether
-    no two can be alike: true when all are ASCII without capitals or spaces (then only underscores change)."""
-    joined = b"\n".join(raw_names)  # names come from lines: none holds a newline
-    if joined.isascii():  # the usual case: one translation for all
-        distinct = joined.lower() == joined and b" " not in joined
-        return (joined.translate(_ASCII_NORMAL).split(b"\n") if raw_names else []), distinct
-    names = [
-        raw.translate(_ASCII_NORMAL)
-        if raw.isascii()
-        else raw.decode("utf-8", "replace").lower().replace("_", " ").encode("utf-8")
-        for raw in raw_names
-    ]
-    return names, False
-
-
-def _vocabulary(raw_names: list[bytes], first_seen: np.ndarray) -> tuple[list[bytes], np.ndarray | None]:
-    """Normalise raw URI names (lowercase, underscores to spaces) and order them by first appearance.
+def _vocabulary(raw_names: bytes, first_seen: np.ndarray) -> tuple[bytes, int, np.ndarray | None]:
+    """Normalise raw URI names (joined by newlines; lowercase, underscores to spaces) and order them by first
+    appearance.
 
     ``first_seen[i]`` is where raw name ``i`` first appears in the dump, so the vocabulary does not depend on
     how the dump was read. Names that normalise alike (``Bank`` and ``bank``) become one concept. Returns the
-    vocabulary (UTF-8) and, for each raw name, its id in it (``None`` when that is the raw name's own id).
+    vocabulary (UTF-8, joined by newlines), its size and, for each raw name, its id in it (``None`` when that is
+    the raw name's own id).
     """
-    names, distinct = _normalised(raw_names)
-    raw_names.clear()  # the caller's list: its bytes are no longer needed
-    ascending = len(first_seen) < 2 or bool((first_seen[1:] > first_seen[:-1]).all())
+    joined, distinct = _normalised(raw_names)
+    count = len(first_seen)
+    ascending = count < 2 or bool((first_seen[1:] > first_seen[:-1]).all())
     if distinct and ascending:  # the ingest's usual case: raw names are numbered by first appearance already
-        return names, None
-    ranked = np.arange(len(first_seen)) if ascending else np.argsort(first_seen, kind="stable")
+        return joined, count, None
+    names = joined.split(b"\n") if count else []
+    ranked = np.arange(count) if ascending else np.argsort(first_seen, kind="stable")
     if distinct:  # each raw name is its own concept: the ranking is the numbering
-        local_to_global = np.empty(len(names), dtype=np.int32)
-        local_to_global[ranked] = np.arange(len(names), dtype=np.int32)
-        return list(map(names.__getitem__, ranked.tolist())), local_to_global
+        local_to_global = np.empty(count, dtype=np.int32)
+        local_to_global[ranked] = np.arange(count, dtype=np.int32)
+        return b"\n".join(map(names.__getitem__, ranked.tolist())), count, local_to_global
     vocabulary = list(dict.fromkeys(map(names.__getitem__, ranked.tolist())))  # first of each, in ranked order
     ids = dict(zip(vocabulary, range(len(vocabulary))))
-    local_to_global = np.fromiter(map(ids.__getitem__, names), np.int32, len(names))
-    return vocabulary, local_to_global
+    local_to_global = np.fromiter(map(ids.__getitem__, names), np.int32, count)
+    return b"\n".join(vocabulary), len(vocabulary), local_to_global
 
 
 def first_appearances(heads: np.ndarray, tails: np.ndarray, order: np.ndarray, concepts: int) -> np.ndarray:
@@ -185,7 +184,7 @@ def _ranked_edges(
 def write_index(
     folder: Path,
     *,
-    concepts: list[bytes],
+    concepts: bytes,
     relations: list[str],
     heads: np.ndarray,
     tails: np.ndarray,
@@ -193,7 +192,7 @@ def write_index(
     weights: np.ndarray,
     order: np.ndarray,
     surface_start: np.ndarray,
-    surfaces: bytes | bytearray,
+    surfaces: bytes | bytearray | None,
     meta: dict,
     first_seen: np.ndarray | None = None,
     argsort: Callable[[np.ndarray, int], np.ndarray] = _argsort,
@@ -203,49 +202,60 @@ def write_index(
     Of duplicate edges the heaviest is kept, and of equally heavy ones the first in the dump (``order`` gives
     each edge's position there), so the index does not depend on how the dump was read.
 
-    ``concepts`` are raw URI names (``b"revolving_door"``; the list is emptied on the way, to save memory);
-    they are lowercased and underscores become spaces, so differently spelled duplicates merge too.
+    ``concepts`` are the raw URI names (``b"revolving_door"``, never empty), each id's in turn, joined by
+    newlines; they are lowercased and underscores become spaces, so differently spelled duplicates merge too.
     ``surface_start`` gives where each edge's surface text starts in ``surfaces`` (bytes in any order, written
-    as given), with one more entry for the end of the last. ``first_seen`` is :func:`first_appearances` of the
+    as given; ``None``: the caller wrote ``surfaces.bin`` in the folder already), with one more entry for the end
+    of the last. ``first_seen`` is :func:`first_appearances` of the
     rows when the caller has it already; ``argsort(keys, bits)`` orders the edges' non-negative int64 keys below
     ``2**bits`` (the ingest passes a faster one than numpy's). Returns (edges, concepts, relations, edges per
     relation).
     """
-    if first_seen is None:
-        first_seen = first_appearances(heads, tails, order, len(concepts))
-    vocabulary, concept_map = _vocabulary(concepts, first_seen)
-    relation_names = sorted(set(relations))
-    relation_map = np.array([relation_names.index(name) for name in relations], dtype=np.uint16)
+    # the files are written by a second thread while this one computes the next (writing is a copy into the page
+    # cache, done by the writer's core; numpy and file writes let go of the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="conceptnet-write") as writer:
+        written = []
 
-    if concept_map is None:
-        head, tail = heads, tails
-    else:
-        head = concept_map[heads] if len(heads) else np.zeros(0, np.int32)
-        tail = concept_map[tails] if len(tails) else np.zeros(0, np.int32)
-    rel = relation_map[rels] if len(rels) else np.zeros(0, np.uint16)
-    ranked, first = _ranked_edges(head, tail, rel, weights, order, len(relation_names), argsort)
-    keep = ranked[first]
-    del ranked, first
-    head, tail, rel = head[keep], tail[keep], rel[keep]
-    # surfaces.bin holds the texts as the caller gave them (the ingest: in dump order, which does not depend on
-    # how the dump was read); each edge points at its own
-    start = surface_start[keep]
-    length = (surface_start[keep + 1] - start).astype(np.int32)
+        def save(name: str, values: np.ndarray | bytes) -> None:
+            if isinstance(values, bytes | bytearray):
+                written.append(writer.submit((folder / name).write_bytes, values))
+            else:
+                written.append(writer.submit(np.save, folder / f"{name}.npy", values, allow_pickle=False))
 
-    head_ptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(head, minlength=len(vocabulary)), out=head_ptr[1:])
-    (folder / "concepts.txt").write_bytes(b"\n".join(vocabulary))
-    (folder / "relations.txt").write_text("\n".join(relation_names), encoding="utf-8")
-    for name, values in (
-        ("head_ptr", head_ptr),
-        ("tail", tail.astype(np.int32, copy=False)),
-        ("rel", rel.astype(np.uint16, copy=False)),
-        ("weight", weights[keep].astype(np.float64, copy=False)),
-        ("surface_start", start.astype(np.int64, copy=False)),
-        ("surface_len", length),
-    ):
-        np.save(folder / f"{name}.npy", values, allow_pickle=False)
-    (folder / "surfaces.bin").write_bytes(surfaces)
+        if surfaces is not None:
+            save("surfaces.bin", surfaces)
+        if first_seen is None:
+            first_seen = first_appearances(heads, tails, order, concepts.count(b"\n") + 1 if concepts else 0)
+        vocabulary, concept_count, concept_map = _vocabulary(concepts, first_seen)
+        save("concepts.txt", vocabulary)
+        relation_names = sorted(set(relations))
+        save("relations.txt", "\n".join(relation_names).encode("utf-8"))
+        relation_map = np.array([relation_names.index(name) for name in relations], dtype=np.uint16)
+
+        if concept_map is None:
+            head, tail = heads, tails
+        else:
+            head = concept_map[heads] if len(heads) else np.zeros(0, np.int32)
+            tail = concept_map[tails] if len(tails) else np.zeros(0, np.int32)
+        rel = relation_map[rels] if len(rels) else np.zeros(0, np.uint16)
+        ranked, first = _ranked_edges(head, tail, rel, weights, order, len(relation_names), argsort)
+        keep = ranked[first]
+        del ranked, first
+        head = head[keep]
+        head_ptr = np.zeros(concept_count + 1, dtype=np.int64)
+        np.cumsum(np.bincount(head, minlength=concept_count), out=head_ptr[1:])
+        save("head_ptr", head_ptr)
+        save("tail", tail[keep].astype(np.int32, copy=False))
+        rel = rel[keep]
+        save("rel", rel.astype(np.uint16, copy=False))
+        save("weight", weights[keep].astype(np.float64, copy=False))
+        # surfaces.bin holds the texts as the caller gave them (the ingest: in dump order, which does not depend on
+        # how the dump was read); each edge points at its own
+        start = surface_start[keep]
+        save("surface_start", start.astype(np.int64, copy=False))
+        save("surface_len", (surface_start[keep + 1] - start).astype(np.int32))
+        for done in written:
+            done.result()  # a write that failed (a full disk) fails the ingest here
     per_relation = np.bincount(rel, minlength=len(relation_names))
     relation_counts = {name: int(n) for name, n in zip(relation_names, per_relation)}
     meta = {
@@ -253,11 +263,11 @@ def write_index(
         "kind": KIND,
         "build_id": uuid.uuid4().hex,
         "edges": len(keep),
-        "concepts": len(vocabulary),
+        "concepts": concept_count,
         "relations": relation_counts,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    return len(keep), len(vocabulary), len(relation_names), relation_counts
+    return len(keep), concept_count, len(relation_names), relation_counts
 
 
 class ConceptNetIndex:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import orjson
@@ -178,21 +178,39 @@ class _Inflater:
         self.thread.join()
 
 
-@dataclass
+class _Column:
+    """An array that grows block by block (doubling, so each value is copied about twice) and is read whole at
+    the end without joining the blocks: the copies happen while the reading thread would wait anyway."""
+
+    def __init__(self, dtype: type) -> None:
+        self.values, self.size = np.empty(1 << 16, dtype), 0
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.values):
+            grown = np.empty(max(end, 2 * len(self.values)), self.values.dtype)
+            grown[: self.size] = self.values[: self.size]
+            self.values = grown
+        self.values[self.size : end] = values
+        self.size = end
+
+    def whole(self) -> np.ndarray:
+        return self.values[: self.size]
+
+
 class _Edges:
-    """The English rows kept so far, block by block (each list holds one array per block)."""
+    """The English rows kept so far: their columns, and their surface texts, written to ``surfaces`` as they come
+    (in dump order, which is how the index keeps them).
 
-    heads: list[np.ndarray] = field(default_factory=list)
-    tails: list[np.ndarray] = field(default_factory=list)
-    rels: list[np.ndarray] = field(default_factory=list)
-    weights: list[np.ndarray] = field(default_factory=list)
-    order: list[np.ndarray] = field(default_factory=list)  # each row's 0-based line number in the dump
-    surface_lengths: list[np.ndarray] = field(default_factory=list)
-    surfaces: list[bytes] = field(default_factory=list)
+    Args:
+        surfaces: the index's ``surfaces.bin``, open for writing.
+    """
 
-    def joined(self, name: str, dtype: type) -> np.ndarray:
-        parts = getattr(self, name)
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+    def __init__(self, surfaces: BinaryIO) -> None:
+        self.heads, self.tails, self.rels = _Column(np.int32), _Column(np.int32), _Column(np.uint16)
+        self.weights, self.order = _Column(np.float64), _Column(np.int64)  # order: each row's 0-based dump line
+        self.surface_lengths = _Column(np.int64)
+        self.surfaces = surfaces
 
 
 class _Scanner:
@@ -201,9 +219,10 @@ class _Scanner:
     Args:
         dump: the dump, for messages.
         policy: what to do with a malformed row.
+        surfaces: where the kept rows' surface texts go (see :class:`_Edges`).
     """
 
-    def __init__(self, dump: Path, policy: ErrorPolicy) -> None:
+    def __init__(self, dump: Path, policy: ErrorPolicy, surfaces: BinaryIO) -> None:
         from . import scan  # compiled code: loaded only by an ingest, never by a lookup
 
         self.scan_code = scan
@@ -212,7 +231,7 @@ class _Scanner:
         # seldom grows (each growth moves every name)
         self.concepts = scan.NameTable(max(1 << 12, dump.stat().st_size // 1024))
         self.relations = scan.NameTable(64)
-        self.edges = _Edges()
+        self.edges = _Edges(surfaces)
         self.rows = self.english_rows = self.skipped = 0
 
     def scan(self, buffer: bytearray, size: int) -> _Found:
@@ -252,12 +271,16 @@ class _Scanner:
         if len(keep):
             heads, tails, rels = self.scan_code.intern_rows(data, rows, keep, self.concepts, self.relations, size)
             edges = self.edges
-            for name, values in zip(
-                ("heads", "tails", "rels", "weights", "order", "surface_lengths"),
-                (heads, tails, rels, weights[keep], rows[keep, 5] + first_line - 1, lengths[keep]),
+            for column, values in (
+                (edges.heads, heads),
+                (edges.tails, tails),
+                (edges.rels, rels),
+                (edges.weights, weights[keep]),
+                (edges.order, rows[keep, 5] + first_line - 1),
+                (edges.surface_lengths, lengths[keep]),
             ):
-                getattr(edges, name).append(values)
-            edges.surfaces.append(texts)
+                column.append(values)
+            edges.surfaces.write(texts)
 
     @staticmethod
     def _slow_infos(
@@ -310,10 +333,12 @@ def _wrong_lines(block: bytes) -> list[tuple[int, str]]:
     return found
 
 
-def _read(dump: Path, block_size: int, policy: ErrorPolicy, workers: int, progress: bool) -> _Scanner:
-    """Scan the whole dump: with ``workers`` 2, a thread inflates while this one scans; with 1, this one does
-    both in turn."""
-    scanner = _Scanner(dump, policy)
+def _read(
+    dump: Path, block_size: int, policy: ErrorPolicy, workers: int, progress: bool, surfaces: BinaryIO
+) -> _Scanner:
+    """Scan the whole dump (surface texts to ``surfaces``): with ``workers`` 2, a thread inflates while this one
+    scans; with 1, this one does both in turn."""
+    scanner = _Scanner(dump, policy, surfaces)
     bar = tqdm(desc="ConceptNet rows", unit=" rows", unit_scale=True, disable=not progress)
     inflater = _Inflater(dump, block_size, scanner.scan) if workers > 1 else None
     if inflater is None:  # two buffers in turn: the one scanned last is free again when the next is filled
@@ -363,28 +388,28 @@ def ingest_conceptnet(
         workers = 2 if (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()
     with atomic_path(output, folder=True, inputs=[dump], owned=lambda f: is_index_folder(f, "conceptnet")) as folder:
-        scanner = _read(dump, block_size, policy, workers, progress)
+        folder.mkdir()
+        with open(folder / "surfaces.bin", "wb") as surfaces:
+            scanner = _read(dump, block_size, policy, workers, progress, surfaces)
         policy.report("ConceptNet rows")
         reading = time.perf_counter()
         report = IngestReport(rows=scanner.rows, english_rows=scanner.english_rows, skipped_rows=scanner.skipped)
         edges = scanner.edges
-        lengths = edges.joined("surface_lengths", np.int64)
+        lengths = edges.surface_lengths.whole()
         surface_start = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=surface_start[1:])
-        concepts = scanner.concepts.spelled()
-        folder.mkdir()
         counts = write_index(
             folder,
-            concepts=concepts,
+            concepts=scanner.concepts.joined(),
             relations=[name.decode() for name in scanner.relations.spelled()],
-            heads=edges.joined("heads", np.int32),
-            tails=edges.joined("tails", np.int32),
-            rels=edges.joined("rels", np.uint16),
-            weights=edges.joined("weights", np.float64),
-            order=edges.joined("order", np.int64),
+            heads=edges.heads.whole(),
+            tails=edges.tails.whole(),
+            rels=edges.rels.whole(),
+            weights=edges.weights.whole(),
+            order=edges.order.whole(),
             surface_start=surface_start,
-            surfaces=b"".join(edges.surfaces),
-            first_seen=np.arange(len(concepts), dtype=np.int64),  # ids are given in order of first appearance
+            surfaces=None,  # written already
+            first_seen=np.arange(len(scanner.concepts), dtype=np.int64),  # ids are given in order of first appearance
             argsort=scanner.scan_code.argsort_keys,
             meta={
                 "format": FORMAT_VERSION,

@@ -628,10 +628,13 @@ class NameTable:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.table, self.offsets, self.names, self.state
 
+    def joined(self) -> bytes:
+        """The names in id order, joined by newlines."""
+        return self.names[: max(0, int(self.state[1]) - 1)].tobytes()
+
     def spelled(self) -> list[bytes]:
         """The names, in id order."""
-        used = int(self.state[1])
-        return self.names[: used - 1].tobytes().split(b"\n") if used else []
+        return self.joined().split(b"\n") if len(self) else []
 
 
 def _rows(at_least: int) -> np.ndarray:
