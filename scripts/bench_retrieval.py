@@ -74,6 +74,7 @@ RELATIONS = {
     "dbpedia/genre": 0.001,
 }
 LANGUAGES = ["fr", "de", "ja", "es", "it", "ru", "pt", "nl", "fi", "zh", "sv", "pl", "la", "ms", "ca", "eo"]
+LINEAR_WITHIN = 0.1  # a size further than this share of its cost from the fitted line is not on a line
 SYLLABLES = np.array(
     "ba ko ri tan mel sor pi lu den ga vo zen qua fi ru mo ster nel bri cha "
     "do ve lin pa ro mi ka tor le su an el is or um ex fa go hu ne".split()
@@ -753,6 +754,7 @@ def scaling_section(scaling: dict) -> list[str]:
             f"{kear['peak_tree_rss_mb']:.0f} | {kear['best_seconds'] / alone['best_seconds']:.2f} |"
         )
     full = sizes[-1]
+    names = [size["fraction"] for size in sizes]
     rows_m = [size["rows"] / 1e6 for size in sizes]
     edges_m = [size["edges"] / 1e6 for size in sizes]
     seconds = [size["kear"]["best_seconds"] for size in sizes]
@@ -773,10 +775,10 @@ def scaling_section(scaling: dict) -> list[str]:
         *rows,
         "",
         "Time: "
-        + growth(rows_m, seconds, "s per million rows")
+        + growth(names, rows_m, seconds, "s per million rows")
         + " Memory: "
-        + growth(edges_m, memory, "MB per million edges")
-        + " The inflated dump is never held (it streams through 1 MiB blocks): memory follows the English edges "
+        + growth(names, edges_m, memory, "MB per million edges")
+        + " The inflated dump is never held (it streams through blocks of a few MiB): memory follows the English edges "
         f"kept, {full['kear']['peak_tree_rss_mb']:.0f} MB at full size for {full['edges']:,} edges.",
         "",
         "More data than one machine holds: only English-English rows reach the index (one row in ten in "
@@ -790,21 +792,24 @@ def scaling_section(scaling: dict) -> list[str]:
     ]
 
 
-def growth(sizes: list[float], costs: list[float], unit: str) -> str:
-    """Sentences on how ``costs`` grow with ``sizes``: the cost of each step up (the slope between neighbouring
-    sizes), linear where neighbouring slopes agree within a quarter, and what is left over at size zero."""
-    slopes = [(c2 - c1) / (s2 - s1) for s1, s2, c1, c2 in zip(sizes, sizes[1:], costs, costs[1:])]
-    fixed = costs[-1] - slopes[-1] * sizes[-1]
-    shown = ", ".join(f"{slope:.2f}" if slope < 10 else f"{slope:.0f}" for slope in slopes)
-    text = f"each step up costs {shown} {unit}"
-    agree = lambda part: max(part) <= 1.25 * min(part)  # noqa: E731
-    extra = f"on top of about {fixed:.1f} {unit.split()[0]} that does not grow with size"
-    if agree(slopes):
-        return f"{text[0].upper()}{text[1:]}: linear growth, {extra}."
-    tail = next(start for start in range(len(slopes)) if agree(slopes[start:]))
+def growth(names: list[str], sizes: list[float], costs: list[float], unit: str) -> str:
+    """Sentences on how ``costs`` grow with ``sizes`` (named ``names``): the least-squares line through every size
+    (its slope, and what is left at size zero), and how far each size lies from it. Linear when every size lies
+    within a tenth of the line; otherwise the sizes that lie further are named. (Neighbouring slopes would judge
+    each step by two timings alone, so one noisy round at one size could call a straight line bent.)"""
+    slope, fixed = np.polyfit(sizes, costs, 1)
+    per = f"{slope:.2f}" if slope < 10 else f"{slope:.0f}"
+    off = [abs(cost - (fixed + slope * size)) / cost for size, cost in zip(sizes, costs)]
+    lie = ", ".join(f"{o:.0%}" for o in off)
+    far = [name for name, o in zip(names, off) if o > LINEAR_WITHIN]
+    if far:
+        return (
+            f"not linear: the best line through the {len(sizes)} sizes ({per} {unit}) misses {', '.join(far)} by "
+            f"more than {LINEAR_WITHIN:.0%} (the sizes lie {lie} from it)."
+        )
     return (
-        f"{text[0].upper()}{text[1:]}: not linear from the smallest size (its step differs by more than a quarter),"
-        f" linear from size {tail + 1} of {len(sizes)} on, {extra}."
+        f"a line through the {len(sizes)} sizes costs {per} {unit}, on top of {fixed:.1f} {unit.split()[0]} that "
+        f"does not grow with size; the sizes lie {lie} from it: linear growth."
     )
 
 
