@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
@@ -400,7 +401,9 @@ class KearModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     @classmethod
-    def from_encoder(cls, name_or_path: str, attention_dropout: float | None = None, **settings: Any) -> KearModel:
+    def from_encoder(
+        cls, name_or_path: str | os.PathLike, attention_dropout: float | None = None, **settings: Any
+    ) -> KearModel:
         """A new model around a pretrained encoder (a folder, a Hub id or a packaged model's name).
 
         The encoder's config is read first, and the settings checked against it (``inputs.max_length`` within
@@ -416,6 +419,7 @@ class KearModel(PreTrainedModel):
             KearError: an encoder that cannot load (see :func:`from_pretrained`); ``ConfigError`` for settings that
                 do not fit it.
         """
+        name_or_path = os.fspath(name_or_path)  # a Path from Python as well as a string from a config
         folder = resolve_model_path(name_or_path)
         if Path(folder).is_dir():  # what the folder holds, before whether it fits the settings
             check_config(folder, "encoder", name_or_path)

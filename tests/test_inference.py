@@ -145,7 +145,7 @@ def test_bf16_runs_the_encoder_in_bf16_and_the_head_in_fp32(trained_model, monke
     # a CPU without native bf16 gets the backend still, with a warning that it is slower there
     import kear.inference
 
-    monkeypatch.setattr(kear.inference, "_native_bf16", lambda: False)
+    monkeypatch.setattr(kear.inference, "native_bf16", lambda: False)
     with caplog.at_level("WARNING", logger="kear.inference"):
         prepare(load_model(trained_model)[0], "torch-bf16")
     assert "no native bfloat16" in caplog.text

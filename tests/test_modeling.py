@@ -38,7 +38,7 @@ RECORDS = [
 @pytest.fixture
 def model_and_tokenizer(tiny_deberta: Path):
     torch.manual_seed(0)
-    model = KearModel.from_encoder(str(tiny_deberta), inputs={"max_length": 48}, classifier_dropout=0.0)
+    model = KearModel.from_encoder(tiny_deberta, inputs={"max_length": 48}, classifier_dropout=0.0)
     return model.eval(), AutoTokenizer.from_pretrained(tiny_deberta)
 
 
