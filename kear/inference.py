@@ -193,12 +193,18 @@ def _torch_bf16(model: nn.Module) -> nn.Module:
     choices into an answer, keep full precision."""
     import torch
 
-    if next(model.encoder.parameters()).device.type == "cpu" and not native_bf16():
-        logger.warning(
-            "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): --inference torch-bf16 runs slower than torch here"
-        )
+    warn_if_bf16_emulated(next(model.encoder.parameters()).device, "--inference torch-bf16")
     encoder = copy.deepcopy(model.encoder).to(torch.bfloat16).eval()
     return _with_encoder(model, _bf16_encoder_type()(encoder)).eval()
+
+
+def warn_if_bf16_emulated(device: torch.device, setting: str) -> None:
+    """One warning line when ``setting`` asks for bfloat16 on a CPU that only emulates it (see :func:`native_bf16`):
+    the run goes on, many times slower than fp32."""
+    if device.type == "cpu" and not native_bf16():
+        logger.warning(
+            f"this CPU has no native bfloat16 (AVX-512 BF16 or AMX): {setting} runs many times slower than fp32 here"
+        )
 
 
 def native_bf16() -> bool:

@@ -47,7 +47,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .evaluation import accuracy_of, choice_scores, predictions_for
-from .inference import native_bf16
+from .inference import warn_if_bf16_emulated
 from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler, encode_records
 from .modeling import KearModel, from_pretrained, save_model
 from .optim import build_optimizer, build_scheduler
@@ -114,11 +114,8 @@ class _Run:
             project_dir=str(self.output),
         )
         check_processes(self.accelerator, launched)
-        if settings.mixed_precision == "bf16" and self.accelerator.device.type == "cpu" and not native_bf16():
-            logger.warning(
-                "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): training.mixed_precision=bf16 makes each step "
-                "many times slower than fp32 here (training.mixed_precision=no)"
-            )
+        if settings.mixed_precision == "bf16":
+            warn_if_bf16_emulated(self.accelerator.device, "training.mixed_precision=bf16")
         if settings.batch_size % self.accelerator.num_processes:
             raise KearError(
                 f"training.batch_size {settings.batch_size} must be a multiple of the "

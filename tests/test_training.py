@@ -205,12 +205,12 @@ def test_kear_recipe_for_deberta_v3_large() -> None:
 
 
 def test_bf16_and_gradient_accumulation_on_cpu(tiny_deberta, sample_knowledge, tmp_path: Path, monkeypatch, caplog):
-    import kear.training
+    import kear.inference
 
     # a CPU without native bf16 still trains, with a warning that bf16 is slower there than fp32
-    monkeypatch.setattr(kear.training, "native_bf16", lambda: False)
+    monkeypatch.setattr(kear.inference, "native_bf16", lambda: False)
     extra = ("training.mixed_precision=bf16", "training.gradient_accumulation_steps=2", "training.max_steps=2")
-    with caplog.at_level("WARNING", logger="kear.training"):
+    with caplog.at_level("WARNING", logger="kear.inference"):
         result = train(load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path, *extra)))
     assert "no native bfloat16" in caplog.text
     history = losses(tmp_path)
