@@ -3,7 +3,7 @@
 The knowledge side lives in the sibling package :mod:`retrieval` (records, knowledge sources, retrieval
 pipeline); this package holds the model side and the ``kear`` command. Each step of the job is one function::
 
-    from kear import TrainConfig, train, load_model, predict_records, combine, push
+    from kear import TrainConfig, train, load_model, Predictor, predict_records, combine, push
 
 Names are imported on first use, so ``import kear`` (and ``kear --version``) does not load torch.
 """
@@ -24,6 +24,7 @@ _EXPORTS = {
     "KearConfig": "modeling",
     "KearModel": "modeling",
     "Prediction": "evaluation",
+    "Predictor": "predictor",
     "TrainConfig": "config",
     "TrainResult": "training",
     "combine": "ensemble",
@@ -32,7 +33,7 @@ _EXPORTS = {
     "load_model": "modeling",
     "model_card": "hub",
     "predict_file": "prediction",
-    "predict_records": "prediction",
+    "predict_records": "predictor",
     "push": "hub",
     "read_predictions": "ensemble",
     "run_demo": "demo",
@@ -47,6 +48,7 @@ __all__ = [
     "KearConfig",
     "KearModel",
     "Prediction",
+    "Predictor",
     "TrainConfig",
     "TrainResult",
     "__version__",
@@ -74,7 +76,8 @@ if TYPE_CHECKING:
     from .inference import InferenceConfig
     from .inputs import InputConfig, encode_records
     from .modeling import KearConfig, KearModel, load_model, save_model
-    from .prediction import predict_file, predict_records
+    from .prediction import predict_file
+    from .predictor import Predictor, predict_records
     from .training import TrainResult, train
 
 

@@ -210,7 +210,7 @@ def _digest(value: Any) -> str:
 def _knowledge(records: list[Record], config: TrainConfig, mode: str, corpus: Path, rules: RuleConfig) -> list:
     """Records with the knowledge the condition's inputs (and the rule) read: retrieved anew, or the records' own
     with what they lack retrieved; similar examples from the fold's training part only (``corpus``)."""
-    from .prediction import ensure_knowledge
+    from .predictor import NeededKnowledge
 
     fresh = mode == "retrieval"
     records = [r.without_knowledge() if fresh else record_from_dict(r.to_dict()) for r in records]
@@ -222,7 +222,11 @@ def _knowledge(records: list[Record], config: TrainConfig, mode: str, corpus: Pa
     retrieval = load_settings(type(config.retrieval), values=values)
     # the rule's relations come with ConceptNet's triples: fetching them for records that keep their own triples
     # would replace those, so the rule is measured only where the knowledge is retrieved anew
-    return ensure_knowledge(records, config.inputs, retrieval, False, rules if fresh else None)
+    knowledge = NeededKnowledge(config.inputs, rules if fresh else None, retrieval)
+    try:
+        return knowledge.add(records)
+    finally:
+        knowledge.close()
 
 
 def _select(runs: dict[float, list[float | None]]) -> tuple[float, int]:
@@ -271,7 +275,7 @@ def run_cell(study: StudyConfig, name: str, fold: int, training: list, held_out:
 def _select_kear(config: TrainConfig, rates: Sequence[float], folder: Path):
     """One kear run per learning rate on the inner split; inner accuracy after every epoch."""
     from .modeling import load_model
-    from .prediction import predict_records
+    from .predictor import predict_records
     from .training import train
 
     runs = {}

@@ -142,44 +142,17 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from retrieval import read_records
-
-    from .evaluation import accuracy_of, write_predictions
-    from .inference import check_available, inference_config
-    from .prediction import load_model_for_output, predict_records
-
-    check_available(inference_config(args.inference))  # a missing optional dependency: before any work
-    # the output is checked before any work; write_predictions locks it when it writes (atomically, at the end)
-    model, tokenizer = load_model_for_output(args.model, args.output, [args.input, args.model], args.overrides)
-    policy = ErrorPolicy(skip_invalid=args.skip_invalid)
-    records = read_records(args.input, split=args.split, policy=policy)
-    predictions = predict_records(
-        model,
-        tokenizer,
-        records,
-        args.batch_size,
-        retrieval_overrides=args.overrides,
-        progress=_progress(args),
-        rules=_rules(args),
-        inference=args.inference,
-    )
-    policy.report("input lines")
-    if args.output:
-        write_predictions(args.output, predictions, inputs=[args.input, args.model])
-    logger.info("%d records; accuracy %s", len(predictions), _accuracy_text(accuracy_of(predictions)))
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
+def _predict_file(args: argparse.Namespace, output: str | None, with_knowledge: bool | None) -> int:
+    """What ``kear predict`` and ``kear evaluate`` (``with_knowledge`` ``None``) share: records through the model
+    into ``output``."""
     from .prediction import predict_file
 
     report = predict_file(
         args.model,
         args.input,
-        args.output,
+        output,
         batch_size=args.batch_size,
-        with_knowledge=args.with_knowledge,
+        with_knowledge=bool(with_knowledge),
         split=args.split,
         policy=ErrorPolicy(skip_invalid=args.skip_invalid),
         retrieval_overrides=args.overrides,
@@ -188,13 +161,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rules=_rules(args),
         inference=args.inference,
     )
-    logger.info(
-        "%d predictions written (%d from an earlier run); accuracy %s",
-        report.written,
-        report.resumed,
-        _accuracy_text(report.accuracy),
-    )
+    processes = "1 process" if report.processes == 1 else f"{report.processes} processes"
+    accuracy = _accuracy_text(report.accuracy)
+    if with_knowledge is None:  # kear evaluate: the accuracy is what it reports; the lines are optional
+        written = f" (lines in {output}, {report.resumed} from an earlier run)" if output is not None else ""
+        logger.info("%d records by %s; accuracy %s%s", report.written + report.resumed, processes, accuracy, written)
+    else:
+        logger.info(
+            "%d predictions written (%d from an earlier run) by %s; accuracy %s",
+            report.written,
+            report.resumed,
+            processes,
+            accuracy,
+        )
     return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    return _predict_file(args, args.output, None)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    return _predict_file(args, args.output, args.with_knowledge)
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
@@ -205,6 +193,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from .ensemble import check_request, ensemble_files
     from .inference import check_available, inference_config
     from .prediction import predict_file
+    from .processes import Processes
 
     if args.models and not args.input:
         raise KearError("--models needs --input: the records the models predict")
@@ -215,6 +204,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     if args.output != "-":
         check_output(args.output, [*args.predictions, *(args.dev or ()), *args.models, args.input])
     paths, names = list(args.predictions), {}
+    processes = Processes.launched()  # under a launcher, the models' predictions are shared out; the first combines
     with tempfile.TemporaryDirectory(prefix="kear-ensemble-") as folder:
         for number, model in enumerate(args.models):
             paths.append(Path(folder) / f"member-{number}.jsonl")
@@ -226,7 +216,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 progress=_progress(args),
                 inference=args.inference,
+                processes=processes,
             )
+        if not processes.main:
+            return 0
         report = ensemble_files(paths, args.output, args.method, args.dev)
     for name, value in report.members.items():
         logger.info("member %s: accuracy %s", names.get(name, name), _accuracy_text(value))
@@ -303,6 +296,12 @@ def _add_inference(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in one line like every other error of kear (the usage is one --help away)."""
 
@@ -344,10 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_records(
         evaluate, "records with answers, in any format retrieve reads", "retrieval settings, e.g. conceptnet.index=DIR"
     )
-    evaluate.add_argument("--output", help="prediction lines to write (JSONL), or - for stdout")
+    evaluate.add_argument(
+        "--output", help="prediction lines (JSONL), continued if this model wrote them from this input; - for stdout"
+    )
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
     _add_rules(evaluate)
     _add_inference(evaluate)
+    _add_overwrite(evaluate)
 
     predict = _command(commands, cmd_predict, help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
@@ -363,9 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(predict)
     _add_inference(predict)
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
-    predict.add_argument(
-        "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
-    )
+    _add_overwrite(predict)
 
     ensemble = _command(commands, cmd_ensemble, help="combine prediction files or models")
     ensemble.add_argument("predictions", nargs="*", help="prediction files (JSONL) to combine")
@@ -423,7 +423,8 @@ def _handled(run: Callable[[], int]) -> int:
     try:
         return run()
     except KearError as error:
-        _say(f"error: {error}")
+        if not getattr(error, "said_elsewhere", False):  # another process of the run says it
+            _say(f"error: {error}")
         return 1
     except BrokenPipeError:  # the reader of our output went away (| head): nothing left to say to it
         with contextlib.suppress(OSError, ValueError):

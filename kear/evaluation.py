@@ -147,6 +147,35 @@ def log_probabilities(values: Sequence[float]) -> list[float]:
     return [v - total for v in values]
 
 
+def batch_scores(
+    model: torch.nn.Module, examples: Sequence[Example], batches: Iterable[Sequence[int]], pad_token_id: int
+) -> dict[int, list[float]]:
+    """The logits per choice of the examples in ``batches`` (padded choices left out), by example position.
+
+    Args:
+        model: the model (or a prepared copy, :func:`kear.inference.prepare`), on its device.
+        examples: the encoded records.
+        batches: positions in ``examples``, one list per forward pass; the same batches give the same scores, which
+            is how N processes that each score some of them write what one process writes.
+        pad_token_id: the tokenizer's padding id.
+    """
+    collate = ChoiceCollator(pad_token_id)
+    device = next(model.parameters()).device
+    scores: dict[int, list[float]] = {}
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            inputs = {k: v.to(device) for k, v in collate([examples[i] for i in batch]).items() if k != "labels"}
+            for position, row in zip(batch, model(**inputs).logits.float().cpu().tolist()):
+                scores[position] = row[: len(examples[position].input_ids)]
+    return scores
+
+
+def score_order(examples: Sequence[Example], batch_size: int) -> list[list[int]]:
+    """The forward passes that score ``examples``: batches of similar length, the longest first."""
+    return LengthGroupedBatchSampler([e.length for e in examples], batch_size, shuffle=False).batches()
+
+
 def choice_scores(
     model: torch.nn.Module, examples: Sequence[Example], batch_size: int, pad_token_id: int, accelerator=None
 ) -> list[list[float]]:
@@ -155,21 +184,20 @@ def choice_scores(
     With an ``accelerate.Accelerator`` the model must already be prepared; batches are split across its
     processes and the scores gathered.
     """
+    if accelerator is None:
+        scores = batch_scores(model, examples, score_order(examples, batch_size), pad_token_id)
+        return [scores[position] for position in range(len(examples))]
     sampler = LengthGroupedBatchSampler([e.length for e in examples], batch_size, shuffle=False)
     loader = DataLoader(list(examples), batch_sampler=sampler, collate_fn=ChoiceCollator(pad_token_id))
-    if accelerator is not None:
-        loader = accelerator.prepare_data_loader(loader)
-    device = accelerator.device if accelerator is not None else next(model.parameters()).device
+    loader = accelerator.prepare_data_loader(loader)
     gathered: list[torch.Tensor] = []
     model.eval()
     with torch.no_grad():
         for batch in loader:
-            inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            inputs = {k: v.to(accelerator.device) for k, v in batch.items() if k != "labels"}
             logits = model(**inputs).logits.float()
-            if accelerator is not None:
-                logits = accelerator.pad_across_processes(logits, dim=1, pad_index=torch.finfo(logits.dtype).min)
-                logits = accelerator.gather_for_metrics(logits)
-            gathered.append(logits.cpu())
+            logits = accelerator.pad_across_processes(logits, dim=1, pad_index=torch.finfo(logits.dtype).min)
+            gathered.append(accelerator.gather_for_metrics(logits).cpu())
     order = [i for batch in sampler.batches() for i in batch]
     scores: list[list[float]] = [[] for _ in examples]
     rows = [row for block in gathered for row in block.tolist()]

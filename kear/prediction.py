@@ -24,44 +24,31 @@ from typing import IO, Any
 import orjson
 from tqdm.auto import tqdm
 
-from retrieval import RetrievalConfig, annotate, read_records
-from retrieval.errors import ConfigError, DataError, ErrorPolicy, KearError
+from retrieval import read_records
+from retrieval.errors import DataError, ErrorPolicy, KearError
 from retrieval.io import check_output, dump_json_line, output_lock
 from retrieval.records import Record
-from retrieval.settings import load_settings
-from retrieval.source import segments
 
-from .evaluation import AnswerTally, Prediction, choice_scores, predictions_for
-from .inference import InferenceConfig, check_available, inference_config, prepare
-from .inputs import InputConfig, encode_records
-from .modeling import KearModel, load_model, saved_inputs
-from .rules import RuleConfig, apply_rules, saved_rules
+from .evaluation import AnswerTally, Prediction
+from .inference import InferenceConfig, check_available, inference_config
+from .modeling import KearModel
+from .predictor import Predictor
+from .processes import Processes
+from .rules import RuleConfig
 
 logger = logging.getLogger(__name__)
 
 
-def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> RetrievalConfig | None:
-    """The retrieval settings a model's knowledge came from (with overrides), or ``None`` if it has none."""
-    if model.config.retrieval is None and not overrides:
-        return None
-    try:
-        return load_settings(RetrievalConfig, None, overrides, values=model.config.retrieval)
-    except ConfigError as error:  # say which model's saved settings, when they are the ones at fault
-        where = str(error)
-        if where.startswith("saved settings") and getattr(model, "name_or_path", None):
-            where = f"{model.name_or_path}: {where}"
-        raise ConfigError(where) from None
-
-
-def load_model_for_output(
+def open_predictor(
     model_source: str | Path,
     output: str | Path | None,
     inputs: Sequence[str | Path],
-    retrieval_overrides: Sequence[str] = (),
     *,
     lock: contextlib.ExitStack | None = None,
-) -> tuple[KearModel, Any]:
-    """Load a model whose predictions go to ``output``, refusing first an output that kear must not write.
+    **settings: Any,
+) -> Predictor:
+    """A :class:`Predictor` for a model whose predictions go to ``output``, refusing first an output that kear must
+    not write.
 
     In this order: ``output`` may not be one of ``inputs`` (checked before anything is loaded); with ``lock``, the
     output's lock is taken and held in it (a second run writing the same output fails at once, before it loads a
@@ -72,111 +59,18 @@ def load_model_for_output(
         model_source: a model folder or a Hub id.
         output: the file the predictions go to; ``-`` (stdout) or ``None`` (no file) are not checked.
         inputs: what the run reads besides the retrieval settings' files: the records, the model.
-        retrieval_overrides: ``key=value`` changes to the model's retrieval settings.
-        lock: where to hold the output's lock until the run ends (a run that appends to its output as it goes);
-            without it, the writer takes the lock when it writes (:func:`kear.evaluation.write_predictions` does).
-
-    Returns:
-        The model and its tokenizer.
+        lock: where to hold the output's lock until the run ends (a run that appends to its output as it goes).
+        settings: the arguments of :meth:`Predictor.from_pretrained` (``retrieval_overrides``, ``inference``...).
     """
     to_file = output is not None and str(output) != "-"
     if to_file:
         check_output(output, inputs)
         if lock is not None:
             lock.enter_context(output_lock(output))
-    model, tokenizer = load_model(model_source)
-    settings = retrieval_config(model, retrieval_overrides)
-    if to_file and settings is not None:
-        check_output(output, settings.read_paths())
-    return model, tokenizer
-
-
-def missing_sources(records: Sequence[Record], inputs: InputConfig, rules: RuleConfig | None = None) -> list[str]:
-    """Retrieval sources whose knowledge the inputs (or the rules) use but some records do not carry."""
-    declared = segments()
-    used = [declared[name] for name in inputs.knowledge]
-    missing = {s.source for s in used if not all(s.carried_by(record) for record in records)}
-    if rules is not None and rules.lacking(records):
-        missing.update(rules.needs())
-    return sorted(missing)
-
-
-def ensure_knowledge(
-    records: list[Record],
-    inputs: InputConfig,
-    retrieval: RetrievalConfig | None,
-    progress: bool = False,
-    rules: RuleConfig | None = None,
-) -> list[Record]:
-    """Add the knowledge the inputs and rules use to records that lack it, with the model's retrieval settings.
-
-    Raises :class:`KearError` (one line) when that knowledge is needed and cannot be retrieved: no settings, an
-    index that is not there, a corpus that cannot be read.
-    """
-    sources = missing_sources(records, inputs, rules)
-    if not sources:
-        return records
-    if retrieval is None:
-        raise KearError(
-            f"the records lack knowledge the model uses ({', '.join(sources)}) and the model has no retrieval "
-            "settings: add it with 'kear retrieve' first"
-        )
-    try:
-        return list(annotate(records, retrieval, sources, progress=progress))
-    except KearError as error:
-        raise ConfigError(
-            f"the records lack knowledge the model uses ({', '.join(sources)}), and retrieving it failed: {error} "
-            "(override the model's retrieval settings, e.g. conceptnet.index=DIR, or give records with knowledge)"
-        ) from None
-
-
-def predict_records(
-    model: KearModel,
-    tokenizer: Any,
-    records: Iterable[Record],
-    batch_size: int = 16,
-    *,
-    retrieval_overrides: Sequence[str] = (),
-    progress: bool = False,
-    accelerator=None,
-    rules: RuleConfig | None = None,
-    inference: str | InferenceConfig | None = None,
-) -> list[Prediction]:
-    """Scores and predictions for records, with the knowledge the model was trained with.
-
-    Records that lack that knowledge get it first, as ``kear predict`` does: retrieved with the retrieval settings
-    saved in the model (changed by ``retrieval_overrides``, e.g. ``["conceptnet.index=indexes/conceptnet"]``) and
-    added to
-    the records in place, as :func:`retrieval.annotate` does. When it cannot be retrieved, a :class:`KearError`
-    says why in one line: a model never predicts without its knowledge in silence. Records that carry it are used
-    as they are. Each prediction's ``scores`` are the log-softmax of the model's logits.
-
-    Args:
-        model: a model from :func:`kear.load_model`.
-        tokenizer: its tokenizer.
-        records: the records, with or without knowledge fields.
-        batch_size: records per forward pass.
-        retrieval_overrides: ``key=value`` changes to the model's retrieval settings.
-        progress: show a progress bar while retrieving.
-        accelerator: an ``accelerate.Accelerator`` the model was prepared with, to split the work.
-        rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
-        inference: how the model runs (:mod:`kear.inference`): ``torch`` (default, fp32), ``torch-bf16``,
-            ``torch-int8``, ``onnx`` or ``onnx-int8``, or an :class:`kear.inference.InferenceConfig`. The model
-            itself is not changed; the prepared copy (a cast, an export, a quantisation) is made once per model
-            and reused.
-    """
-    inference = inference_config(inference)
-    if accelerator is not None and inference.backend != "torch":
-        raise KearError(f"inference backend '{inference.backend}' runs in one process on the CPU, not with accelerate")
-    scorer = prepare(model, inference)  # first: a missing dependency or a failed export stops before retrieval
-    records = list(records)
-    inputs = saved_inputs(model)
-    rules = saved_rules(model) if rules is None else rules
-    records = ensure_knowledge(records, inputs, retrieval_config(model, retrieval_overrides), progress, rules)
-    examples = list(encode_records(records, tokenizer, inputs))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    predictions = predictions_for(examples, choice_scores(scorer, examples, batch_size, pad, accelerator))
-    return apply_rules(predictions, records, rules)
+    predictor = Predictor.from_pretrained(model_source, **settings)
+    if to_file and predictor.retrieval is not None:
+        check_output(output, predictor.retrieval.read_paths())
+    return predictor
 
 
 def prediction_line(prediction: Prediction, record: Record, with_knowledge: bool) -> bytes:
@@ -202,10 +96,12 @@ class PredictReport:
         written: prediction lines this run wrote.
         resumed: lines an earlier run wrote, which this one continued after.
         tally: all the lines' predictions with an answer, earlier ones included, for the accuracy.
+        processes: how many processes predicted.
     """
 
     written: int = 0
     resumed: int = 0
+    processes: int = 1
     tally: AnswerTally = field(default_factory=AnswerTally)
 
     @property
@@ -377,7 +273,7 @@ class _Output:
 def predict_file(
     model_source: str | Path,
     source: str | Path,
-    output: str | Path,
+    output: str | Path | None,
     *,
     batch_size: int = 16,
     chunk: int = 256,
@@ -389,8 +285,13 @@ def predict_file(
     overwrite: bool = False,
     rules: RuleConfig | None = None,
     inference: str | InferenceConfig | None = None,
+    processes: Processes | None = None,
 ) -> PredictReport:
     """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
+
+    Under ``accelerate launch`` or ``torchrun`` every process runs this: each retrieves and scores its share of
+    every chunk (see :mod:`kear.predictor`) and the first writes the lines, so the output is the file one process
+    writes, and a run killed in any process continues from the last chunk written, with any number of processes.
 
     Args:
         model_source: a model folder (``kear train``'s ``best``, or one ``kear push --dry-run`` wrote) or a Hub id.
@@ -398,6 +299,7 @@ def predict_file(
         output: prediction lines. An existing file that an interrupted run of the same model wrote from the same
             input (same records) with the same settings is continued; any other existing file is an error (or,
             with ``overwrite``, replaced once the new one is complete). A second run on one output fails at once.
+            ``None``: no file (the report still counts the accuracy).
         batch_size: records per forward pass.
         chunk: records read, retrieved and written together.
         with_knowledge: add the knowledge used to each line.
@@ -407,64 +309,87 @@ def predict_file(
         progress: show a progress bar.
         overwrite: replace an existing output that is not this run's to continue.
         rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
-        inference: how the model runs (see :func:`predict_records`); part of what an output is continued with.
+        inference: how the model runs (see :func:`kear.predict_records`); part of what an output is continued with.
+        processes: the run's processes (default: those the launcher started, or this one alone).
     """
     inference = inference_config(inference)
     check_available(inference)  # before the output is touched or the model loaded
-    to_stdout = str(output) == "-"
-    report = PredictReport()
+    processes = processes or Processes.launched()
+    if processes.world > 1 and str(source) == "-":
+        raise KearError("reading records from standard input needs one process: give --input a file")
+    to_stdout, to_file = str(output) == "-", output is not None and str(output) != "-"
+    report = PredictReport(processes=processes.world)
     with contextlib.ExitStack() as stack:
-        # the output is locked as it is appended to: a second writer of it fails at once, before it loads anything
-        model, tokenizer = load_model_for_output(
-            model_source, output, [source, model_source], retrieval_overrides, lock=stack
-        )
-        rules = saved_rules(model) if rules is None else rules
-        target = None
-        if not to_stdout:
+
+        def start() -> tuple[Predictor, _Output | None]:
+            # the output is locked as it is appended to: a second writer of it fails at once, before it loads
+            predictor = open_predictor(
+                model_source,
+                output,
+                [source, model_source],
+                lock=stack if processes.main else None,
+                batch_size=batch_size,
+                retrieval_overrides=retrieval_overrides,
+                rules=rules,
+                inference=inference,
+                processes=processes,
+            )
+            stack.callback(predictor.close)
+            if not (to_file and processes.main):
+                return predictor, None
             identity = {
-                "model": model_identity(model),
+                "model": model_identity(predictor.model),
                 "input": "<stdin>" if str(source) == "-" else os.path.abspath(source),
                 "split": split,
                 "retrieval settings": list(retrieval_overrides),
                 "knowledge in the lines": with_knowledge,
-                **({"rules": asdict(rules)} if rules.active else {}),  # outputs of older runs had no rules
+                **({"rules": asdict(predictor.rules)} if predictor.rules.active else {}),  # older outputs had none
                 # another backend gives other scores (int8: by its rounding error): one file, one backend (older: torch)
                 **({"inference": inference.backend} if inference.backend != "torch" else {}),
             }
-            target = _Output(Path(output), identity, overwrite, stack)
-        earlier = target.earlier if target else []
-        report.tally.add(earlier)
+            return predictor, _Output(Path(output), identity, overwrite, stack)
+
+        predictor, target = processes.together(start)
         records = read_records(source, split=split, policy=policy)
-        if target:
+
+        def resume() -> int:
+            if target is None:
+                return 0
             target.check_earlier(records)
-        report.resumed = len(earlier)
-        if earlier:
-            logger.info("continuing %s after its %d predictions", output, len(earlier))
+            report.tally.add(target.earlier)
+            return len(target.earlier)
+
+        report.resumed = processes.exchange(resume)[0]
+        if not processes.main:  # the first process read the predicted records while checking them
+            for _ in zip(range(report.resumed), records):
+                pass
+        elif report.resumed:
+            logger.info("continuing %s after its %d predictions", output, report.resumed)
         bar = stack.enter_context(
-            contextlib.closing(tqdm(desc="predicting", unit=" questions", initial=len(earlier), disable=not progress))
+            contextlib.closing(
+                tqdm(
+                    desc="predicting",
+                    unit=" questions",
+                    initial=report.resumed,
+                    disable=not (progress and processes.main),
+                )
+            )
         )
         for batch in _chunks(records, chunk):
             raw = [record.to_dict() for record in batch] if target else None  # as read, before retrieval
-            predictions = predict_records(
-                model,
-                tokenizer,
-                batch,
-                batch_size,
-                retrieval_overrides=retrieval_overrides,
-                rules=rules,
-                inference=inference,
-            )
-            lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
-            if target:
-                target.write(lines, raw)
-            else:
-                sys.stdout.buffer.write(lines)
-                sys.stdout.buffer.flush()
+            predictions = predictor.predict(batch)
+            if processes.main and (target or to_stdout):
+                lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
+                if target:
+                    target.write(lines, raw)
+                else:
+                    sys.stdout.buffer.write(lines)
+                    sys.stdout.buffer.flush()
             report.tally.add(predictions)
             report.written += len(predictions)
             bar.update(len(predictions))
         if target:
             target.finish()
-    if policy is not None:
+    if policy is not None and processes.main:
         policy.report("input lines")
     return report

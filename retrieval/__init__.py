@@ -12,6 +12,7 @@ from .lazy import lazy_exports
 
 # public name -> the module that defines it
 _EXPORTS = {
+    "Annotator": "pipeline",
     "Choice": "records",
     "ConceptNetConfig": "conceptnet",
     "ConceptNetIndex": "conceptnet",
@@ -48,6 +49,7 @@ _EXPORTS = {
     "write_records": "records",
 }
 __all__ = [
+    "Annotator",
     "Choice",
     "ConceptNetConfig",
     "ConceptNetIndex",
@@ -91,7 +93,7 @@ if TYPE_CHECKING:
     from .dictionary import DictionaryConfig, DictionaryIndex, DictionarySource, ingest_wiktionary, ingest_wordnet
     from .errors import ConfigError, DataError, ErrorPolicy, KearError
     from .examples import ExamplesConfig, ExamplesSource
-    from .pipeline import RetrievalReport, annotate, build_sources, retrieve_file
+    from .pipeline import Annotator, RetrievalReport, annotate, build_sources, retrieve_file
     from .records import Choice, Record, read_records, record_from_dict, write_records
     from .settings import load_settings
     from .source import Knowledge, KnowledgeSource, Segment, default_segments, register, segments, sources

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -59,9 +60,118 @@ def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield batch
 
 
+class Annotator:
+    """Knowledge sources opened once, to add knowledge to any number of batches of records.
+
+    This is the way to retrieve more than once from Python, in ``datasets.Dataset.map`` and in the workers of a
+    cluster: the sources (their indexes, the BM25 corpus) are built on first use in each process and kept, where
+    :func:`annotate` with settings builds them for its call alone. A copy sent to another process (pickled, as
+    ``datasets.map(num_proc=N)`` and Ray send functions) carries only the settings, and opens the sources again,
+    once, where it lands.
+
+    Args:
+        config: retrieval settings.
+        sources: the sources to run, by name (default ``config.sources``).
+
+    Raises:
+        ConfigError: an unknown source, or settings that name no index or corpus (said when made, before any work).
+
+    Example::
+
+        annotator = Annotator(load_settings(RetrievalConfig, "configs/retrieval/csqa.yaml"))
+        for batch in batches:
+            records = annotator(batch)  # the same records, with their knowledge fields
+    """
+
+    def __init__(self, config: RetrievalConfig, sources: Sequence[str] | None = None) -> None:
+        self.config = config
+        self.names = None if sources is None else list(sources)
+        self._opened: tuple[int, list[KnowledgeSource], dict[str, str]] | None = None
+        self._cache: tuple[int, KnowledgeCache] | None = None
+        self._active()  # a bad setting is said now, not at the first batch
+
+    def _active(self) -> tuple[list[KnowledgeSource], dict[str, str]]:
+        """The sources and their fingerprints, built once per process."""
+        if self._opened is None or self._opened[0] != os.getpid():
+            active = build_sources(self.config, self.names)
+            self._opened = (os.getpid(), active, {source.name: source.fingerprint() for source in active})
+        return self._opened[1], self._opened[2]
+
+    @property
+    def sources(self) -> list[KnowledgeSource]:
+        """The sources, in the order they run."""
+        return self._active()[0]
+
+    def read_paths(self) -> list[str]:
+        """What these sources read (indexes, corpora, the cache): what an output must not be."""
+        return self.config.read_paths(self.names)
+
+    def _knowledge_cache(self) -> KnowledgeCache | None:
+        """The cache, opened once per process (an SQLite connection does not survive a fork)."""
+        if not self.config.use_cache:
+            return None
+        if self._cache is None or self._cache[0] != os.getpid():
+            self._cache = (os.getpid(), KnowledgeCache(self.config.cache_path()))
+        return self._cache[1]
+
+    def close(self) -> None:
+        """Close the cache (the sources hold only read-only files, closed with them)."""
+        if self._cache is not None and self._cache[0] == os.getpid():
+            self._cache[1].close()
+        self._cache = None
+
+    def __enter__(self) -> Annotator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        # the settings travel; opened indexes and connections belong to the process that opened them
+        return {"config": self.config, "names": self.names}
+
+    def __setstate__(self, state: dict) -> None:
+        self.config, self.names = state["config"], state["names"]
+        self._opened = self._cache = None
+
+    def __call__(self, records: Iterable[Record]) -> list[Record]:
+        """Add knowledge to ``records`` (in place) and return them as a list."""
+        return list(self.annotate(records, progress=False))
+
+    def annotate(
+        self, records: Iterable[Record], *, report: RetrievalReport | None = None, progress: bool = True
+    ) -> Iterator[Record]:
+        """Add knowledge fields to each record, in place, and yield it (see :func:`annotate`)."""
+        report = report if report is not None else RetrievalReport()
+        started = time.perf_counter()
+        active, fingerprints = self._active()
+        cache = self._knowledge_cache()
+        bar = tqdm(desc="retrieving", unit=" questions", disable=not progress)
+        try:
+            for batch in _batches(records, max(1, self.config.batch_size)):
+                for source in active:
+                    keys = [record_key(fingerprints[source.name], record) for record in batch]
+                    known = cache.get_many(keys) if cache is not None else {}
+                    missing = [r for r, k in zip(batch, keys) if k not in known]
+                    fresh = dict(zip([k for k in keys if k not in known], source.annotate(missing))) if missing else {}
+                    if cache is not None and fresh:
+                        cache.put_many(fresh)
+                    for record, key in zip(batch, keys):
+                        (known.get(key) or fresh[key]).apply(record)
+                    report.cached[source.name] = report.cached.get(source.name, 0) + len(known)
+                    report.computed[source.name] = report.computed.get(source.name, 0) + len(fresh)
+                for record in batch:
+                    report.count(record)
+                bar.update(len(batch))
+                yield from batch
+        finally:
+            bar.close()
+            report.seconds += time.perf_counter() - started
+
+
 def annotate(
     records: Iterable[Record],
-    config: RetrievalConfig,
+    config: RetrievalConfig | Annotator,
     sources: Sequence[str] | None = None,
     *,
     report: RetrievalReport | None = None,
@@ -71,39 +181,19 @@ def annotate(
 
     Args:
         records: the records, in any number (they are processed in batches and streamed).
-        config: retrieval settings.
-        sources: source names to run (default ``config.sources``).
+        config: retrieval settings, whose sources are built for this call alone; or an :class:`Annotator`, whose
+            sources, opened once, serve every call (the way to retrieve batch after batch).
+        sources: source names to run (default ``config.sources``; with an annotator, its own).
         report: filled with counts as records go by.
         progress: show a progress bar.
     """
-    report = report if report is not None else RetrievalReport()
-    started = time.perf_counter()
-    active = build_sources(config, sources)
-    fingerprints = {source.name: source.fingerprint() for source in active}
-    cache = KnowledgeCache(config.cache_path()) if config.use_cache else None
-    bar = tqdm(desc="retrieving", unit=" questions", disable=not progress)
-    try:
-        for batch in _batches(records, max(1, config.batch_size)):
-            for source in active:
-                keys = [record_key(fingerprints[source.name], record) for record in batch]
-                known = cache.get_many(keys) if cache is not None else {}
-                missing = [r for r, k in zip(batch, keys) if k not in known]
-                fresh = dict(zip([k for k in keys if k not in known], source.annotate(missing))) if missing else {}
-                if cache is not None and fresh:
-                    cache.put_many(fresh)
-                for record, key in zip(batch, keys):
-                    (known.get(key) or fresh[key]).apply(record)
-                report.cached[source.name] = report.cached.get(source.name, 0) + len(known)
-                report.computed[source.name] = report.computed.get(source.name, 0) + len(fresh)
-            for record in batch:
-                report.count(record)
-            bar.update(len(batch))
-            yield from batch
-    finally:
-        bar.close()
-        if cache is not None:
-            cache.close()
-        report.seconds += time.perf_counter() - started
+    if isinstance(config, Annotator):
+        if sources is not None and list(sources) != (config.names or config.config.sources):
+            raise ConfigError("annotate: give the sources to the Annotator, not with it")
+        yield from config.annotate(records, report=report, progress=progress)
+        return
+    with Annotator(config, sources) as annotator:
+        yield from annotator.annotate(records, report=report, progress=progress)
 
 
 def retrieve_file(

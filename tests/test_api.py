@@ -111,7 +111,7 @@ def test_names_come_from_their_modules() -> None:
     from kear import Prediction, load_model, predict_records
     from kear.evaluation import Prediction as defined
     from kear.modeling import load_model as load_model_defined
-    from kear.prediction import predict_records as predict_defined
+    from kear.predictor import predict_records as predict_defined
 
     assert (Prediction, load_model, predict_records) == (defined, load_model_defined, predict_defined)
     assert kear.__version__ == importlib.import_module("kear.cli").__version__

@@ -148,11 +148,15 @@ def test_kear_evaluate_output_is_optional_and_kept_on_errors(
 
     args = ["evaluate", "--model", str(trained_model), "--no-progress"]
     assert main([*args, "--input", str(sample_knowledge)]) == 0  # the accuracy is the output
-    assert "12 records; accuracy" in caplog.text
+    assert "12 records by 1 process; accuracy" in caplog.text
     out = tmp_path / "predictions.jsonl"
     out.write_text("an earlier run\n")
+    # a file kear did not write is not replaced, as with kear predict
+    assert main([*args, "--input", str(sample_knowledge), "--output", str(out)]) == 1
+    assert "exists and kear has no record of writing it; give --overwrite" in capsys.readouterr().err
     # raw records, and a model whose settings name no index: one line, and the earlier file stays whole
-    assert main([*args, "--input", str(sample_file("questions.jsonl")), "--output", str(out)]) == 1
+    raw = ["--input", str(sample_file("questions.jsonl")), "--output", str(out), "--overwrite"]
+    assert main([*args, *raw]) == 1
     err = capsys.readouterr().err
     assert err.startswith("kear: error: the records lack knowledge the model uses") and err.count("\n") == 1
     assert out.read_text() == "an earlier run\n" and list(tmp_path.iterdir()) == [out]
@@ -165,4 +169,4 @@ def test_kear_evaluate_skips_and_counts_bad_lines(trained_model: Path, sample_kn
     args = ["evaluate", "--model", str(trained_model), "--input", str(source), "--no-progress"]
     assert main(args) == 1
     assert main([*args, "--skip-invalid"]) == 0
-    assert "12 records; accuracy" in caplog.text and "skipped 1 invalid input lines" in caplog.text
+    assert "12 records by 1 process; accuracy" in caplog.text and "skipped 1 invalid input lines" in caplog.text

@@ -16,7 +16,7 @@ from kear.cli import main
 from kear.evaluation import Prediction
 from kear.inference import BACKENDS, InferenceConfig, inference_config, prepare
 from kear.modeling import KearModel, load_model
-from kear.prediction import predict_records
+from kear.predictor import predict_records
 from retrieval import ConfigError, KearError, read_records
 
 from .conftest import build_tiny_encoder, write_lines

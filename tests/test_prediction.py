@@ -14,7 +14,8 @@ import torch
 from kear.cli import main
 from kear.inputs import InputConfig
 from kear.modeling import load_model, save_model
-from kear.prediction import missing_sources, predict_file
+from kear.prediction import predict_file
+from kear.predictor import missing_sources
 from retrieval import DataError, KearError, read_records
 from retrieval.data import sample_file
 
@@ -108,9 +109,9 @@ def test_a_stopped_run_continues_without_losing_or_repeating_lines(
     whole = tmp_path / "whole.jsonl"
     at_once = predict_file(trained_model, sample_knowledge, whole, progress=False)
     out = tmp_path / "out.jsonl"
-    import kear.prediction as prediction
+    from kear.predictor import Predictor
 
-    real, calls = prediction.predict_records, []
+    real, calls = Predictor.predict, []
 
     def dies_on_the_second_chunk(*args, **kwargs):
         calls.append(1)
@@ -118,10 +119,10 @@ def test_a_stopped_run_continues_without_losing_or_repeating_lines(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(prediction, "predict_records", dies_on_the_second_chunk)
+    monkeypatch.setattr(Predictor, "predict", dies_on_the_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)
-    monkeypatch.setattr(prediction, "predict_records", real)
+    monkeypatch.setattr(Predictor, "predict", real)
     assert len(lines(out)) == 4
     with open(out, "ab") as handle:  # a kill in the middle of a write leaves a torn line
         handle.write(b'{"id": "sample-dev-05", "predic')
