@@ -44,10 +44,19 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     output = args.output or Path("indexes") / args.kind
-    if args.dump is None and args.kind != "wordnet":
+    from retrieval.examples import ExamplesSource
+
+    if args.config is not None and args.kind != ExamplesSource.name:
+        raise KearError(f"--config is for 'kear index {ExamplesSource.name}' (its BM25 settings), not '{args.kind}'")
+    if args.kind == ExamplesSource.name:
+        return _index_examples(args, output, policy)
+    if len(args.dump) > 1:
+        raise KearError(f"'kear index {args.kind}' reads one dump, got {len(args.dump)}")
+    dump = args.dump[0] if args.dump else None
+    if dump is None and args.kind != "wordnet":
         raise KearError(f"'kear index {args.kind}' needs the dump to read")
     if args.kind == "conceptnet":
-        report = ingest_conceptnet(args.dump, output, policy=policy, progress=_progress(args))
+        report = ingest_conceptnet(dump, output, policy=policy, progress=_progress(args))
         logger.info(
             "wrote %s: %d edges, %d concepts, %d rows read (%d English, %d skipped) in %.1f s",
             output,
@@ -59,11 +68,23 @@ def cmd_index(args: argparse.Namespace) -> int:
             report.seconds,
         )
     elif args.kind == "wiktionary":
-        meta = ingest_wiktionary(args.dump, output, policy=policy, progress=_progress(args))
+        meta = ingest_wiktionary(dump, output, policy=policy, progress=_progress(args))
         logger.info("wrote %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     else:
-        meta = ingest_wordnet(args.dump or "/usr/share/wordnet", output, progress=_progress(args))
+        meta = ingest_wordnet(dump or "/usr/share/wordnet", output, progress=_progress(args))
         logger.info("wrote %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
+    return 0
+
+
+def _index_examples(args: argparse.Namespace, output: Path, policy: ErrorPolicy) -> int:
+    """``kear index examples FILE...``: the BM25 corpus indexed once, with the settings of ``--config``."""
+    from retrieval import RetrievalConfig, index_examples, load_settings
+
+    if not args.dump:
+        raise KearError("'kear index examples' needs the training files to index")
+    settings = load_settings(RetrievalConfig, args.config).examples
+    meta = index_examples(args.dump, output, settings, policy=policy, progress=_progress(args))
+    logger.info("wrote %s: %d documents from %d file(s)", output, meta["documents"], len(args.dump))
     return 0
 
 
@@ -78,7 +99,14 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
             raise KearError(f"--sources '{args.sources}': give source names once each, separated by commas")
     policy = ErrorPolicy(skip_invalid=args.skip_invalid)
     report = retrieve_file(
-        args.input, args.output, config, sources, split=args.split, policy=policy, progress=_progress(args)
+        args.input,
+        args.output,
+        config,
+        sources,
+        split=args.split,
+        policy=policy,
+        progress=_progress(args),
+        cluster=_cluster(args),
     )
     found = ", ".join(f"{name} {count}" for name, count in sorted(report.found.items())) or "nothing"
     logger.info(
@@ -160,6 +188,7 @@ def _predict_file(args: argparse.Namespace, output: str | None, with_knowledge: 
         overwrite=args.overwrite,
         rules=_rules(args),
         inference=args.inference,
+        cluster=_cluster(args),
     )
     processes = "1 process" if report.processes == 1 else f"{report.processes} processes"
     accuracy = _accuracy_text(report.accuracy)
@@ -296,6 +325,32 @@ def _add_inference(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    """``--cluster`` and ``--workers``: run on a Ray cluster (retrieval.cluster), for the commands that can."""
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Ray cluster: local (one started on this machine for the run), auto (the cluster this machine "
+        "joined with ray start) or ray://HOST:10001; the output is the same (needs: pip install 'kear[cluster]')",
+    )
+    parser.add_argument("--workers", type=positive, default=2, help="workers on the cluster (default 2)")
+
+
+def _cluster(args: argparse.Namespace) -> Any:
+    """The cluster the command line asks for, or ``None``."""
+    if args.cluster is None:
+        if args.workers != 2:
+            raise KearError("--workers is for --cluster")
+        return None
+    from retrieval.cluster import ClusterConfig
+    from retrieval.settings import SettingError
+
+    try:
+        return ClusterConfig(address=args.cluster, workers=args.workers)
+    except SettingError as error:
+        raise KearError(f"--cluster: {error}") from None
+
+
 def _add_overwrite(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
@@ -315,13 +370,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     index = _command(commands, cmd_index, help="build a knowledge index from a dump")
-    index.add_argument("kind", choices=["conceptnet", "wiktionary", "wordnet"], help="what the dump is")
+    from retrieval.examples import ExamplesSource
+
+    kinds = ["conceptnet", "wiktionary", "wordnet", ExamplesSource.name]
+    index.add_argument("kind", choices=kinds, help="what the dump is")
     index.add_argument(
         "dump",
-        nargs="?",
-        help="conceptnet-assertions-5.7.0.csv[.gz], kaikki.jsonl[.gz], or a WordNet folder (default: Debian's)",
+        nargs="*",
+        metavar="DUMP",
+        help="conceptnet-assertions-5.7.0.csv[.gz], kaikki.jsonl[.gz], a WordNet folder (default: Debian's), or the "
+        "training files whose questions BM25 finds (examples)",
     )
     index.add_argument("--output", type=Path, help="index folder to write (default indexes/KIND)")
+    index.add_argument(
+        "--config", type=Path, help="examples: retrieval settings whose examples section gives k1, b, remove_stopwords"
+    )
     index.add_argument("--skip-invalid", action="store_true", help="skip and count malformed lines instead of stopping")
 
     retrieve = _command(commands, cmd_retrieve, help="add knowledge fields to records")
@@ -333,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument(
         "--sources", help="comma-separated sources to run: conceptnet,dictionary,examples (default: the config's)"
     )
+    _add_cluster(retrieve)
 
     train = _command(commands, cmd_train, help="fine-tune a model (works under accelerate launch)")
     train.add_argument("--config", type=Path, help="training recipe (YAML), e.g. configs/train/tiny.yaml")
@@ -350,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(evaluate)
     _add_inference(evaluate)
     _add_overwrite(evaluate)
+    _add_cluster(evaluate)
 
     predict = _command(commands, cmd_predict, help="predict answers for records, streaming, resumable")
     predict.add_argument("--model", required=True, help="a model folder, a folder from push --dry-run, or a Hub id")
@@ -366,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference(predict)
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
     _add_overwrite(predict)
+    _add_cluster(predict)
 
     ensemble = _command(commands, cmd_ensemble, help="combine prediction files or models")
     ensemble.add_argument("predictions", nargs="*", help="prediction files (JSONL) to combine")
@@ -447,7 +513,12 @@ def _handled(run: Callable[[], int]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kear`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "index" and not any(item.startswith("-") for item in extra):
+        args.dump += extra  # files after the options (argparse gives a list of positionals only what precedes them)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # the libraries' own bars (loading weights, writing shards) and load reports are noise here: kear shows its own
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -25,6 +25,7 @@ import orjson
 from tqdm.auto import tqdm
 
 from retrieval import read_records
+from retrieval.cluster import ChunkWorker, ClusterConfig, cluster_map, worker_class
 from retrieval.errors import DataError, ErrorPolicy, KearError
 from retrieval.io import check_output, dump_json_line, output_lock
 from retrieval.records import Record
@@ -286,6 +287,7 @@ def predict_file(
     rules: RuleConfig | None = None,
     inference: str | InferenceConfig | None = None,
     processes: Processes | None = None,
+    cluster: ClusterConfig | None = None,
 ) -> PredictReport:
     """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
 
@@ -311,10 +313,15 @@ def predict_file(
         rules: rules on the scores (:class:`kear.rules.RuleConfig`); default: the model's.
         inference: how the model runs (see :func:`kear.predict_records`); part of what an output is continued with.
         processes: the run's processes (default: those the launcher started, or this one alone).
+        cluster: predict on a Ray cluster (:mod:`retrieval.cluster`): this process reads the records and writes the
+            lines, a pool of workers, each with the model loaded once, scores the chunks; the output is the same.
     """
     inference = inference_config(inference)
     check_available(inference)  # before the output is touched or the model loaded
-    processes = processes or Processes.launched()
+    # the cluster's workers run the model; here it is loaded only to check the run and to name it in the record
+    processes = processes or (Processes() if cluster is not None else Processes.launched())
+    if cluster is not None and processes.world > 1:
+        raise KearError("a run on a cluster is started once, not under a launcher of several processes")
     if processes.world > 1 and str(source) == "-":
         raise KearError("reading records from standard input needs one process: give --input a file")
     to_stdout, to_file = str(output) == "-", output is not None and str(output) != "-"
@@ -375,11 +382,23 @@ def predict_file(
                 )
             )
         )
-        for batch in _chunks(records, chunk):
-            raw = [record.to_dict() for record in batch] if target else None  # as read, before retrieval
-            predictions = predictor.predict(batch)
+        if cluster is None:
+            chunks = _here(_chunks(records, chunk), predictor, digest=target is not None)
+        else:
+            worker = worker_class(
+                PredictWorker,
+                model=str(model_source),
+                batch_size=batch_size,
+                retrieval_overrides=list(retrieval_overrides),
+                rules=asdict(predictor.rules),
+                inference=inference.backend,
+                with_knowledge=with_knowledge,
+            )
+            chunks = _on_cluster(list(_chunks(records, chunk)), worker, cluster, progress)
+        for batch, raw, predictions, lines in chunks:
             if processes.main and (target or to_stdout):
-                lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
+                if lines is None:
+                    lines = b"".join(prediction_line(p, r, with_knowledge) for p, r in zip(predictions, batch))
                 if target:
                     target.write(lines, raw)
                 else:
@@ -393,3 +412,43 @@ def predict_file(
     if policy is not None and processes.main:
         policy.report("input lines")
     return report
+
+
+class PredictWorker(ChunkWorker):
+    """A worker of a prediction on a cluster: a :class:`Predictor` built once, its prediction lines per chunk."""
+
+    def __init__(self) -> None:
+        settings = self.settings
+        self.predictor = Predictor.from_pretrained(
+            settings["model"],
+            batch_size=settings["batch_size"],
+            retrieval_overrides=settings["retrieval_overrides"],
+            rules=RuleConfig(**settings["rules"]),
+            inference=settings["inference"],
+        )
+        self.with_knowledge = settings["with_knowledge"]
+
+    def lines(self, records: list[Record]) -> bytes:
+        predictions = self.predictor.predict(records)
+        return b"".join(prediction_line(p, r, self.with_knowledge) for p, r in zip(predictions, records))
+
+
+# what each chunk of a run gives: its records, the records as read (for the output's record), their predictions, and
+# the lines when they were made elsewhere
+Done = tuple[list[Record], list[dict[str, Any]], list[Prediction], bytes | None]
+
+
+def _here(chunks: Iterable[list[Record]], predictor: Predictor, digest: bool) -> Iterator[Done]:
+    """Each chunk predicted in this run's processes."""
+    for batch in chunks:
+        raw = [record.to_dict() for record in batch] if digest else []  # as read, before retrieval adds to them
+        yield batch, raw, predictor.predict(batch), None
+
+
+def _on_cluster(
+    chunks: list[list[Record]], worker: type[ChunkWorker], cluster: ClusterConfig, progress: bool
+) -> Iterator[Done]:
+    """Each chunk predicted on the cluster, with its lines, in input order."""
+    for batch, lines in zip(chunks, cluster_map(chunks, worker, cluster, progress=progress)):
+        predictions = [Prediction.from_dict(orjson.loads(line)) for line in lines.splitlines()]
+        yield batch, [record.to_dict() for record in batch], predictions, lines

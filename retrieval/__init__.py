@@ -14,6 +14,7 @@ from .lazy import lazy_exports
 _EXPORTS = {
     "Annotator": "pipeline",
     "Choice": "records",
+    "ClusterConfig": "cluster",
     "ConceptNetConfig": "conceptnet",
     "ConceptNetIndex": "conceptnet",
     "ConceptNetSource": "conceptnet",
@@ -36,6 +37,7 @@ _EXPORTS = {
     "annotate": "pipeline",
     "build_sources": "pipeline",
     "default_segments": "source",
+    "index_examples": "examples",
     "ingest_conceptnet": "conceptnet",
     "ingest_wiktionary": "dictionary",
     "ingest_wordnet": "dictionary",
@@ -51,6 +53,7 @@ _EXPORTS = {
 __all__ = [
     "Annotator",
     "Choice",
+    "ClusterConfig",
     "ConceptNetConfig",
     "ConceptNetIndex",
     "ConceptNetSource",
@@ -73,6 +76,7 @@ __all__ = [
     "annotate",
     "build_sources",
     "default_segments",
+    "index_examples",
     "ingest_conceptnet",
     "ingest_wiktionary",
     "ingest_wordnet",
@@ -88,11 +92,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .cache import KnowledgeCache
+    from .cluster import ClusterConfig
     from .conceptnet import ConceptNetConfig, ConceptNetIndex, ConceptNetSource, ingest_conceptnet
     from .config import RetrievalConfig
     from .dictionary import DictionaryConfig, DictionaryIndex, DictionarySource, ingest_wiktionary, ingest_wordnet
     from .errors import ConfigError, DataError, ErrorPolicy, KearError
-    from .examples import ExamplesConfig, ExamplesSource
+    from .examples import ExamplesConfig, ExamplesSource, index_examples
     from .pipeline import Annotator, RetrievalReport, annotate, build_sources, retrieve_file
     from .records import Choice, Record, read_records, record_from_dict, write_records
     from .settings import load_settings

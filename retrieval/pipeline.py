@@ -6,18 +6,23 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import orjson
 from tqdm.auto import tqdm
 
 from .cache import KnowledgeCache, record_key
 from .config import RetrievalConfig
 from .errors import ConfigError, ErrorPolicy
-from .io import check_output
-from .records import Record, read_records, write_records
+from .io import atomic_writer, check_output
+from .records import Record, read_records, record_from_dict, write_records
 from .source import KnowledgeSource, sources
+
+if TYPE_CHECKING:
+    from .cluster import ClusterConfig
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +132,14 @@ class Annotator:
         self.close()
 
     def __getstate__(self) -> dict:
-        # the settings travel; opened indexes and connections belong to the process that opened them
-        return {"config": self.config, "names": self.names}
+        # the settings travel, as values (their class is made at run time); opened indexes and connections belong
+        # to the process that opened them
+        return {"config": asdict(self.config), "names": self.names}
 
     def __setstate__(self, state: dict) -> None:
-        self.config, self.names = state["config"], state["names"]
+        from .settings import load_settings
+
+        self.config, self.names = load_settings(RetrievalConfig, values=state["config"]), state["names"]
         self._opened = self._cache = None
 
     def __call__(self, records: Iterable[Record]) -> list[Record]:
@@ -205,18 +213,34 @@ def retrieve_file(
     split: str | None = None,
     policy: ErrorPolicy | None = None,
     progress: bool = True,
+    cluster: ClusterConfig | None = None,
 ) -> RetrievalReport:
     """Read records, add knowledge, and write them as JSONL (atomically; ``-`` for stdout).
 
     The output may not be the input nor anything retrieval reads (indexes, corpora, the cache): it is checked
     before any work.
+
+    Args:
+        source: records in any format :func:`read_records` reads.
+        output: the JSONL file to write, or ``-``.
+        config: retrieval settings.
+        sources: the sources to run (default ``config.sources``).
+        split: split to read from a dataset folder or Hub id.
+        policy: what to do with invalid input lines.
+        progress: show a progress bar.
+        cluster: retrieve on a Ray cluster (:mod:`retrieval.cluster`) rather than in this process; the output is
+            the same.
     """
     if str(output) != "-":
         check_output(output, [source, *config.read_paths(sources)])
     policy = policy or ErrorPolicy()
     report = RetrievalReport()
-    records = read_records(source, split=split, policy=policy)
-    write_records(output, annotate(records, config, sources, report=report, progress=progress))
+    with Annotator(config, sources) as annotator:  # its settings are checked here, before any record is read
+        records = read_records(source, split=split, policy=policy)
+        if cluster is None:
+            write_records(output, annotator.annotate(records, report=report, progress=progress))
+        else:
+            _retrieve_on_cluster(list(records), output, annotator, cluster, report, progress)
     policy.report("input lines")
     # the command line reports the same, with the output's name; from Python, the report says it
     logger.debug(
@@ -228,3 +252,25 @@ def retrieve_file(
         report.cached,
     )
     return report
+
+
+def _retrieve_on_cluster(
+    records: list[Record],
+    output: str | Path,
+    annotator: Annotator,
+    cluster: ClusterConfig,
+    report: RetrievalReport,
+    progress: bool,
+) -> None:
+    """:func:`retrieve_file`'s writing, with the knowledge retrieved on a cluster, in the same lines."""
+    from .cluster import annotate_on_cluster
+
+    started = time.perf_counter()
+    size = max(1, annotator.config.batch_size)
+    blocks = annotate_on_cluster(records, annotator.config, annotator.names, cluster, chunk=size, progress=progress)
+    with atomic_writer(output) as handle:
+        for block in blocks:
+            handle.write(block)
+            for line in block.splitlines():  # counted as in one process, from what the workers found
+                report.count(record_from_dict(orjson.loads(line)))
+    report.seconds += time.perf_counter() - started

@@ -135,13 +135,17 @@ class KnowledgeSource(ABC):
 
     def __init__(self, config: Any) -> None:
         self.config = config
-        for key in self.reads:
+        for key in self.required():
             value = getattr(config, key)
             if not value:
                 state = "empty" if isinstance(value, list) else "not set"
                 raise ConfigError(f"{self.name}.{key} is {state}: {self.how_to_build}")
         # read now, so that a setting naming something that is no index or corpus is said before any work
         self.identity = self.data_identity()
+
+    def required(self) -> tuple[str, ...]:
+        """The settings of ``reads`` that must be set: all of them, unless the source takes one of several."""
+        return self.reads
 
     @classmethod
     def read_paths(cls, config: Any) -> list[str]:

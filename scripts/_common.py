@@ -39,9 +39,14 @@ def header(title: str, seconds: float | None = None) -> list[str]:
         seconds: how long the measurement took, when the report says it.
     """
     taken = f" in {seconds / 60:.0f} minutes," if seconds is not None else ""
-    command = f"python scripts/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".rstrip()
+    command = command_line()
     when = time.strftime("%Y-%m-%d")
     return [f"# {title}", "", f"Measured {when} on {os.cpu_count()} CPU cores{taken} by:", "", f"    {command}", ""]
+
+
+def command_line() -> str:
+    """The command that runs this script as it was run, from the repository's root."""
+    return f"python scripts/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".rstrip()
 
 
 def write_report(path: Path, text: str) -> None:

@@ -11,6 +11,8 @@ from retrieval import DataError, ExamplesConfig, read_records
 from retrieval.data import sample_file
 from retrieval.examples import BM25SBackend, ExampleRetriever, RankBM25Backend, load_corpus, top_k
 
+from .conftest import REFERENCE, needs_reference
+
 
 def test_top_k_is_deterministic_on_ties_and_skips_zero_and_excluded() -> None:
     scores = np.array([1.0, 3.0, 3.0, 0.0, 2.0, 3.0])
@@ -170,3 +172,103 @@ def test_a_dataset_folder_is_a_corpus(tmp_path: Path) -> None:
     source = ExamplesSource(ExamplesConfig(corpora=[str(tmp_path / "saved")]))
     assert len(source.fingerprint()) == 40
     assert len(source.retriever.corpus) == 24
+
+
+# ----------------------------------------------------------------------------------------- the saved index
+
+
+def _both(corpora: list[Path], folder: Path, config: ExamplesConfig) -> tuple[ExampleRetriever, ExampleRetriever]:
+    """A retriever over the corpora read into memory, and one over the index of them saved in ``folder``."""
+    from retrieval import index_examples
+    from retrieval.examples import ExamplesIndex
+
+    index_examples(corpora, folder, config, progress=False)
+    return ExampleRetriever(load_corpus(corpora), config), ExampleRetriever(ExamplesIndex(folder), config)
+
+
+def test_a_saved_index_retrieves_what_its_corpus_does(tmp_path: Path) -> None:
+    config = ExamplesConfig(top_k=30)  # every document that scores at all, ties included
+    memory, saved = _both([sample_file("train.jsonl")], tmp_path / "index", config)
+    # the training questions themselves too: the no-self-match rule works on the saved index alike
+    records = [*read_records(sample_file("questions.jsonl")), *read_records(sample_file("train.jsonl"))]
+    found = [memory.retrieve(r) for r in records]
+    assert [saved.retrieve(r) for r in records] == found
+    assert [saved.excluded(r) for r in records] == [memory.excluded(r) for r in records]
+    assert sum(bool(saved.excluded(r)) for r in records) == 24  # each training question is its own document
+    assert sum(len(texts) for per_record in found for texts in per_record) > 250
+
+
+def test_the_source_reads_an_index_as_it_reads_corpora(sample_config, tmp_path: Path) -> None:
+    from retrieval import annotate, index_examples
+
+    records = list(read_records(sample_file("questions.jsonl")))
+    expected = [r.to_dict() for r in annotate(records, sample_config, ["examples"], progress=False)]
+    index_examples([sample_file("train.jsonl")], tmp_path / "examples", progress=False)
+    sample_config.examples.index, sample_config.examples.corpora = str(tmp_path / "examples"), []
+    sample_config.use_cache = False
+    got = [r.to_dict() for r in annotate([r.without_knowledge() for r in records], sample_config, ["examples"])]
+    assert got == expected
+
+
+def test_an_index_is_searched_only_with_the_settings_it_was_built_with(tmp_path: Path) -> None:
+    from retrieval import ConfigError, index_examples
+    from retrieval.examples import ExamplesSource
+
+    index_examples([sample_file("train.jsonl")], tmp_path / "examples", ExamplesConfig(k1=1.2), progress=False)
+    ExamplesSource(ExamplesConfig(index=str(tmp_path / "examples"), k1=1.2))
+    with pytest.raises(ConfigError, match=r"was built with k1=1.2, b=0.75, remove_stopwords=True; these settings ask"):
+        ExamplesSource(ExamplesConfig(index=str(tmp_path / "examples")))
+    with pytest.raises(ConfigError, match="a saved index is searched with bm25s"):
+        ExamplesSource(ExamplesConfig(index=str(tmp_path / "examples"), k1=1.2, backend="rank_bm25"))
+    with pytest.raises(ConfigError, match=r"gone: not an examples index \(no such folder\)"):
+        ExamplesSource(ExamplesConfig(index=str(tmp_path / "gone")))
+    with pytest.raises(ConfigError, match=r"examples.corpora is empty: list the training files .* examples.index=DIR"):
+        ExamplesSource(ExamplesConfig())
+
+
+def test_kear_index_examples_writes_an_index_and_refuses_what_is_not_one(sample_indexes, tmp_path: Path, capsys):
+    from kear.cli import main
+
+    train = str(sample_file("train.jsonl"))
+    out = tmp_path / "examples"
+    assert main(["index", "examples", train, train, "--output", str(out), "--no-progress"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["kind"], meta["documents"], len(meta["corpora"])) == ("examples", 48, 2)
+    assert main(["index", "examples", "--output", str(out), train, "--no-progress"]) == 0  # replaced, options first
+    assert json.loads((out / "meta.json").read_text())["build_id"] != meta["build_id"]
+    capsys.readouterr()
+    assert main(["index", "examples", train, "--output", str(sample_indexes["conceptnet"]), "--no-progress"]) == 1
+    assert "holds another kind of kear index; give a new or empty folder" in capsys.readouterr().err
+    assert main(["index", "examples", "--output", str(tmp_path / "none"), "--no-progress"]) == 1
+    assert "needs the training files to index" in capsys.readouterr().err
+    assert main(["index", "conceptnet", train, train, "--no-progress"]) == 1
+    assert "reads one dump, got 2" in capsys.readouterr().err
+
+
+def test_a_damaged_index_is_one_line(tmp_path: Path) -> None:
+    from retrieval import KearError, index_examples
+    from retrieval.examples import ExamplesIndex
+
+    index_examples([sample_file("train.jsonl")], tmp_path / "examples", progress=False)
+    (tmp_path / "examples" / "texts.bin").write_bytes(b"cut")
+    with pytest.raises(KearError, match=r"corrupt examples index \(texts.bin holds 3 bytes, its offsets say \d+\)"):
+        ExamplesIndex(tmp_path / "examples")
+    index_examples([sample_file("train.jsonl")], tmp_path / "examples", progress=False)
+    (tmp_path / "examples" / "id_order.npy").unlink()
+    with pytest.raises(KearError, match=r"id_order\.npy is not a readable array"):
+        ExamplesIndex(tmp_path / "examples")
+
+
+@needs_reference
+def test_a_saved_index_of_real_questions_retrieves_what_its_corpus_does(tmp_path: Path) -> None:
+    """The real CommonsenseQA dev questions as the corpus, each asked again: the same top 5, never itself."""
+    corpus = tmp_path / "dev.jsonl"
+    questions = json.loads((REFERENCE / "dev.json").read_text())
+    corpus.write_text("".join(json.dumps(q) + "\n" for q in questions))
+    memory, saved = _both([corpus], tmp_path / "index", ExamplesConfig())
+    records = list(read_records(corpus))
+    for record in records:
+        assert saved.retrieve(record) == memory.retrieve(record)
+        own = saved.excluded(record)
+        assert own and not set(own) & {p for found in saved.positions(record) for p in found}
+    assert len(records) > 1000

@@ -660,12 +660,19 @@ bad_evaluate("model folder missing", model_run("evaluate", model="gone"), "gone"
 bad_evaluate("an encoder folder, not a kear model", model_run("evaluate", model="{encoder}"), "not a kear model folder")
 error("evaluate", "input missing", model_run("evaluate", source="gone.jsonl"), "no such file", "gone.jsonl")
 bad_evaluate("input empty", model_run("evaluate"), "holds no records", "in.jsonl", {"in.jsonl": ""})
-bad_evaluate(
+error(
+    "evaluate",
     "input invalid on line 3",
     model_run("evaluate"),
     "invalid JSON",
     "in.jsonl:3",
-    {"in.jsonl": lines(question(0), question(1), "{oops")},
+    "out.jsonl",  # the lines before it stay, to continue after (kear evaluate streams as kear predict does)
+    ".out.jsonl.kear.json",
+    files={
+        "in.jsonl": lambda path, places: path.write_text(
+            "".join(line + "\n" for line in Path(places["knowledge"]).read_text().splitlines()[:2]) + "{oops\n"
+        )
+    },
 )
 bad_evaluate("output is the input", model_run("evaluate", output="in.jsonl"), "is also an input", "in.jsonl")
 bad_evaluate("output is a folder", model_run("evaluate", output="outdir"), "is a folder", "outdir", {"outdir/x": ""})

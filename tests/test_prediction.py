@@ -429,3 +429,24 @@ def test_an_edited_input_is_not_continued(trained_model, sample_knowledge, tmp_p
     with pytest.raises(KearError, match=r"out\.jsonl: the input's first 6 records changed since they were predicted"):
         predict_file(trained_model, source, out, progress=False)
     assert digest(out) == before
+
+
+def many_records(source: Path, count: int, path: Path) -> Path:
+    """``count`` records made of the lines of ``source`` in turn, each with an id of its own."""
+    rows = [json.loads(line) for line in source.read_text().splitlines()]
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(count):
+            out.write(json.dumps({**rows[i % len(rows)], "id": f"q{i:05d}"}) + "\n")
+    return path
+
+
+def test_kear_predict_opens_each_source_once_for_a_file_of_many_chunks(
+    trained_model, overrides, tmp_path, monkeypatch
+) -> None:
+    from .tracing import OPENED, opened, trace
+
+    source = many_records(sample_file("questions.jsonl"), 600, tmp_path / "raw.jsonl")  # 3 chunks of 256
+    trace(tmp_path / "trace.txt", monkeypatch.setattr)
+    report = predict_file(trained_model, source, tmp_path / "out.jsonl", retrieval_overrides=overrides, progress=False)
+    assert report.written == 600
+    assert opened(tmp_path / "trace.txt") == {os.getpid(): dict.fromkeys(OPENED, 1)}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+from ..errors import ConfigError
 from ..records import Record
 from ..text import bm25_tokens
 from .config import ExamplesConfig
-from .index import BACKENDS, top_k
+from .index import BACKENDS, BM25SBackend, ExamplesIndex, top_k
 from .ingest import Corpus, question_key
 
 
@@ -15,26 +14,26 @@ class ExampleRetriever:
     """Retrieves similar training examples for each choice of a record.
 
     Args:
-        corpus: the training documents.
+        corpus: the training documents, read into memory (and indexed here) or a saved index (opened as it is).
         config: backend, K and BM25 parameters.
     """
 
-    def __init__(self, corpus: Corpus, config: ExamplesConfig) -> None:
+    def __init__(self, corpus: Corpus | ExamplesIndex, config: ExamplesConfig) -> None:
         if config.backend not in BACKENDS:
             raise ValueError(f"unknown BM25 backend '{config.backend}' (choose from {', '.join(BACKENDS)})")
         self.corpus = corpus
         self.config = config
-        self.backend = BACKENDS[config.backend](corpus.tokens, config.k1, config.b)
-        self.by_id: dict[str, list[int]] = defaultdict(list)
-        self.by_question: dict[str, list[int]] = defaultdict(list)
-        for position, (doc_id, question) in enumerate(zip(corpus.ids, corpus.questions)):
-            self.by_id[doc_id].append(position)
-            self.by_question[question].append(position)
+        if isinstance(corpus, ExamplesIndex):
+            if config.backend != BM25SBackend.name:
+                raise ConfigError(f"examples.backend {config.backend}: a saved index is searched with bm25s")
+            self.backend = corpus.backend
+        else:
+            self.backend = BACKENDS[config.backend](corpus.tokens, config.k1, config.b)
 
     def excluded(self, record: Record) -> list[int]:
         """Documents that are this record (same id or same question text): retrieving them would leak its label."""
-        found = set(self.by_id.get(record.id, ())) | set(self.by_question.get(question_key(record.question), ()))
-        return sorted(found)
+        same = self.corpus.matching("id", record.id) + self.corpus.matching("question", question_key(record.question))
+        return sorted(set(same))
 
     def query(self, record: Record, choice: str) -> list[str]:
         """BM25 tokens of a question-choice query."""
