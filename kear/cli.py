@@ -46,6 +46,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     output = args.output or Path("indexes") / args.kind
     from retrieval.examples import ExamplesSource
 
+    kinds = ["conceptnet", "wiktionary", "wordnet", ExamplesSource.name]
+    if args.kind not in kinds:
+        raise KearError(f"'kear index {args.kind}': no such kind of index; choose from {', '.join(kinds)}")
     if args.config is not None and args.kind != ExamplesSource.name:
         raise KearError(f"--config is for 'kear index {ExamplesSource.name}' (its BM25 settings), not '{args.kind}'")
     if args.kind == ExamplesSource.name:
@@ -370,10 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     index = _command(commands, cmd_index, help="build a knowledge index from a dump")
-    from retrieval.examples import ExamplesSource
-
-    kinds = ["conceptnet", "wiktionary", "wordnet", ExamplesSource.name]
-    index.add_argument("kind", choices=kinds, help="what the dump is")
+    # the kinds are checked when the command runs: the examples source's name is its own, read from it then
+    index.add_argument(
+        "kind", metavar="KIND", help="what to index: conceptnet, wiktionary, wordnet (dumps) or examples (BM25 corpora)"
+    )
     index.add_argument(
         "dump",
         nargs="*",

@@ -24,7 +24,7 @@ from typing import IO, Any
 import orjson
 from tqdm.auto import tqdm
 
-from retrieval import read_records
+from retrieval import RetrievalConfig, load_settings, read_records
 from retrieval.cluster import ChunkWorker, ClusterConfig, cluster_map, worker_class
 from retrieval.errors import DataError, ErrorPolicy, KearError
 from retrieval.io import check_output, dump_json_line, output_lock
@@ -385,11 +385,12 @@ def predict_file(
         if cluster is None:
             chunks = _here(_chunks(records, chunk), predictor, digest=target is not None)
         else:
+            local = Path(model_source).exists()  # the workers may run elsewhere: what is here, by its full path
             worker = worker_class(
                 PredictWorker,
-                model=str(model_source),
+                model=str(Path(model_source).resolve()) if local else str(model_source),
                 batch_size=batch_size,
-                retrieval_overrides=list(retrieval_overrides),
+                retrieval=None if predictor.retrieval is None else asdict(predictor.retrieval.resolved()),
                 rules=asdict(predictor.rules),
                 inference=inference.backend,
                 with_knowledge=with_knowledge,
@@ -419,10 +420,11 @@ class PredictWorker(ChunkWorker):
 
     def __init__(self) -> None:
         settings = self.settings
+        retrieval = settings["retrieval"] and load_settings(RetrievalConfig, values=settings["retrieval"])
         self.predictor = Predictor.from_pretrained(
             settings["model"],
             batch_size=settings["batch_size"],
-            retrieval_overrides=settings["retrieval_overrides"],
+            retrieval=retrieval,
             rules=RuleConfig(**settings["rules"]),
             inference=settings["inference"],
         )

@@ -152,6 +152,7 @@ class Predictor:
             ``torch-int8``, ``onnx``, ``onnx-int8`` or an :class:`kear.inference.InferenceConfig`.
         processes: the processes of a launched run (:meth:`kear.processes.Processes.launched`), which share the
             work of each call; default: this process alone.
+        retrieval: the retrieval settings to retrieve with, in place of the model's own (and the overrides).
 
     Raises:
         KearError: a backend that cannot run, or retrieval overrides the settings refuse, in one line (before any
@@ -175,6 +176,7 @@ class Predictor:
         rules: RuleConfig | None = None,
         inference: str | InferenceConfig | None = None,
         processes: Processes | None = None,
+        retrieval: RetrievalConfig | None = None,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise KearError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
@@ -183,7 +185,7 @@ class Predictor:
         self.scorer = prepare(model, self.inference)  # first: a missing dependency or failed export stops here
         self.inputs = saved_inputs(model)
         self.rules = saved_rules(model) if rules is None else rules
-        self.retrieval = retrieval_config(model, retrieval_overrides)
+        self.retrieval = retrieval if retrieval is not None else retrieval_config(model, retrieval_overrides)
         self.processes = processes or Processes()
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.knowledge = NeededKnowledge(self.inputs, self.rules, self.retrieval, self.processes)

@@ -183,5 +183,6 @@ def annotate_on_cluster(
 ) -> Iterator[bytes]:
     """Knowledge for ``records``, as ``kear retrieve``'s output lines, one block per chunk of ``chunk`` records."""
     chunks = [list(records[i : i + chunk]) for i in range(0, len(records), chunk)]
-    worker = worker_class(AnnotateWorker, config=asdict(config), sources=None if sources is None else list(sources))
+    names = None if sources is None else list(sources)
+    worker = worker_class(AnnotateWorker, config=asdict(config.resolved()), sources=names)
     return cluster_map(chunks, worker, cluster, progress=progress)

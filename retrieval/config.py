@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import asdict, dataclass, field, make_dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,26 @@ class RetrievalConfig:
     def cache_path(self) -> Path:
         folder = self.cache_dir or os.environ.get("KEAR_CACHE") or "~/.cache/kear"
         return Path(folder).expanduser() / "retrieval.sqlite"
+
+    def resolved(self) -> RetrievalConfig:
+        """These settings with each path they read (indexes, corpora, the cache folder) made absolute from where this
+        process runs, for processes that run elsewhere (a cluster's workers); what is not a local path (a Hub id)
+        stays as it is."""
+        from .settings import load_settings
+
+        def absolute(path: str) -> str:
+            return str(Path(path).expanduser().resolve()) if Path(path).expanduser().exists() else path
+
+        values = asdict(self)
+        for name, cls in sources().items():
+            for key in cls.reads:
+                value = values[name][key]
+                values[name][key] = (
+                    [absolute(v) for v in value] if isinstance(value, list) else value and absolute(value)
+                )
+        if self.cache_dir:
+            values["cache_dir"] = str(Path(self.cache_dir).expanduser().resolve())
+        return load_settings(RetrievalConfig, values=values)
 
     def read_paths(self, names: Sequence[str] | None = None) -> list[str]:
         """The files and folders retrieval with these settings reads (indexes, corpora, the cache): what an output

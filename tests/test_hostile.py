@@ -233,7 +233,7 @@ good_index(
 )
 good_index(INDEX, "gzip dump with CRLF line ends", "dump.csv.gz", {"dump.csv.gz": gz(CSV.replace(b"\n", b"\r\n"))})
 good_index(INDEX, "a rebuild replaces its own index", "dump.csv", {"dump.csv": CSV, "out/meta.json": '{"format": 1}'})
-error("index", "unknown kind", ["index", "freebase", "dump.csv"], "invalid choice", None)
+error("index", "unknown kind", ["index", "freebase", "dump.csv"], "no such kind of index; choose from", None)
 error("index", "conceptnet without a dump", [*INDEX], "needs the dump", None)
 
 bad_dump(WIKT, "wiktionary dump missing", "k.jsonl", None, "no such file")
