@@ -112,14 +112,15 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         cluster=_cluster(args),
     )
     found = ", ".join(f"{name} {count}" for name, count in sorted(report.found.items())) or "nothing"
+    # on a cluster, the workers' caches are theirs: what came from them is not counted here
+    where = f"computed {report.computed}, from cache {report.cached}" if args.cluster is None else "on the cluster"
     logger.info(
-        "wrote %s: %d records, %d choices in %.1f s; computed %s, from cache %s; found %s",
+        "wrote %s: %d records, %d choices in %.1f s; %s; found %s",
         args.output,
         report.records,
         report.choices,
         report.seconds,
-        report.computed,
-        report.cached,
+        where,
         found,
     )
     return 0
