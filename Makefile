@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: install lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 bench-retrieval: install
 	$(BIN)/python scripts/bench_retrieval.py

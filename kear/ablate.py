@@ -34,7 +34,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from retrieval.errors import ConfigError, KearError
-from retrieval.io import dump_json_line, output_lock
+from retrieval.io import dump_json_line
+from retrieval.outputs import check_output, check_writable, output_lock
 from retrieval.records import Record, read_records, record_from_dict, write_records
 from retrieval.settings import check_choice, check_int, check_number, check_text, load_settings, read_settings_file
 
@@ -367,7 +368,7 @@ def finished_cells(folder: Path, study: StudyConfig) -> dict[tuple[str, int], di
     """The cells a study has already finished (checked against its protocol and conditions)."""
     saved = folder / "protocol.json"
     current = protocol(study)
-    if saved.is_file() and json.loads(saved.read_text()) != current:
+    if saved.is_file() and _read_protocol(saved) != current:
         raise KearError(
             f"{folder}: holds a study with another protocol (data, folds, seed, selection, recipe or rule); "
             "give another output_dir"
@@ -385,6 +386,14 @@ def finished_cells(folder: Path, study: StudyConfig) -> dict[tuple[str, int], di
             raise KearError(f"{path}:{number}: condition {name!r} has changed since it ran; give it a new name")
         cells[name, cell["fold"]] = cell
     return cells
+
+
+def _read_protocol(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        why = error.strerror if isinstance(error, OSError) else "not JSON"
+        raise KearError(f"{path}: not a study's protocol ({why}); give another output_dir") from None
 
 
 def report_path(study: StudyConfig) -> Path:
@@ -432,7 +441,41 @@ def _append(path: Path, cell: dict) -> None:
         os.fsync(handle.fileno())
 
 
-def ablate(study: StudyConfig, command: str | None = None, appendix: str = "") -> dict[tuple[str, int], dict]:
+def check_study_outputs(study: StudyConfig, overwrite: bool = False) -> None:
+    """Refuse, before any work, what a study may not write (:mod:`retrieval.outputs`): an ``output_dir`` that holds
+    files of no study, and a report (its Markdown, JSON or chart) over one of the study's files (its data, recipe,
+    cells, protocol) or over a file that is no report of kear's.
+
+    Args:
+        study: the study's settings.
+        overwrite: write into an ``output_dir`` of other files, and over reports that are not kear's (never over
+            the study's own files).
+    """
+    from .report import REPORT, report_files
+
+    folder = Path(study.output_dir)
+    data = study.data
+    reads = [data.records, data.train, data.dev, study.recipe, folder / "cells.jsonl", folder / "protocol.json"]
+    check_output(folder, reads[:4], folder=True, overwrite=overwrite, owned=lambda f: (f / "protocol.json").is_file())
+    kept = _kept_report(study)
+    for path in report_files(report_path(study)):
+        check_output(path, reads, kind=REPORT, overwrite=overwrite or kept)
+        check_writable(path)
+
+
+def _kept_report(study: StudyConfig) -> bool:
+    """Whether the report's JSON is this study's (the same protocol), kept from a run elsewhere (committed, copied,
+    so without kear's record beside it): the study goes on from it and writes it again."""
+    try:
+        found = json.loads(report_path(study).with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and found.get("protocol") == protocol(study)
+
+
+def ablate(
+    study: StudyConfig, command: str | None = None, appendix: str = "", *, overwrite: bool = False
+) -> dict[tuple[str, int], dict]:
     """Run every (condition, fold) cell not finished yet, appending each to ``cells.jsonl`` and writing the report
     again after each, so that a long study shows (and can be read) as it goes.
 
@@ -440,11 +483,14 @@ def ablate(study: StudyConfig, command: str | None = None, appendix: str = "") -
         study: the study's settings.
         command: the command line that runs it, for the report.
         appendix: Markdown added at the end of the report (a study's own sections).
+        overwrite: write into an ``output_dir`` that holds other files, and over a report kear did not write
+            (see :func:`check_study_outputs`).
 
     Returns every finished cell of the study by (condition, fold).
     """
     from .report import write_report
 
+    check_study_outputs(study, overwrite)
     folder = Path(study.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     with output_lock(folder / "cells.jsonl"):

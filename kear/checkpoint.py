@@ -39,7 +39,7 @@ from safetensors.torch import load_model as load_weights
 from safetensors.torch import save_model as save_weights
 
 from retrieval.errors import ConfigError
-from retrieval.io import swap_in
+from retrieval.outputs import TEMPORARY_MARK, glob_escape, swap_in
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -188,7 +188,8 @@ def _no_wait() -> None:
 def staged_folder(
     target: Path, tag: str = "", *, main: bool = True, barrier: Callable[[], None] = _no_wait
 ) -> Iterator[Path]:
-    """Yield an empty folder ``.<name><tag>.tmp`` beside ``target``; when the block ends, swap it in for ``target``.
+    """Yield an empty folder ``.<name><tag>.kear.tmp`` beside ``target`` (marked inside as kear's, see
+    :mod:`retrieval.outputs`); when the block ends, swap it in for ``target``.
 
     Args:
         target: the folder to replace (it need not exist yet).
@@ -200,14 +201,17 @@ def staged_folder(
     A block that raises leaves ``target`` as it was, and the staging folder to :func:`remove_staged` (other
     processes may still be writing into it).
     """
-    staging = target.with_name(f".{target.name}{tag}.tmp")
+    # one name that every process knows without being told (no random part), with kear's mark in it
+    staging = target.with_name(f".{target.name}{tag}.kear.tmp")
     if main:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
+        (staging / TEMPORARY_MARK).write_bytes(b"")
     barrier()
     yield staging
     barrier()
     if main:
+        (staging / TEMPORARY_MARK).unlink(missing_ok=True)  # the mark stays out of the folder it becomes
         replace_folder(staging, target)
     barrier()
 
@@ -221,9 +225,11 @@ def remove_staged(target: Path) -> None:
     old = target.with_name(f".{target.name}.old")
     if old.is_dir() and not target.exists():
         os.replace(old, target)
-    for pattern in (f".{target.name}*.tmp", f".{target.name}.old"):
-        for leftover in target.parent.glob(pattern):
+    for leftover in target.parent.glob(f".{glob_escape(target.name)}*.kear.tmp"):
+        if leftover.is_dir() and not leftover.is_symlink() and (leftover / TEMPORARY_MARK).is_file():
             shutil.rmtree(leftover, ignore_errors=True)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------- whole checkpoints

@@ -24,15 +24,24 @@ from . import __version__
 logger = logging.getLogger("kear")
 
 
-def positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    return _whole(text, 1)
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    return _whole(text, 0)
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -59,7 +68,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if dump is None and args.kind != "wordnet":
         raise KearError(f"'kear index {args.kind}' needs the dump to read")
     if args.kind == "conceptnet":
-        report = ingest_conceptnet(dump, output, policy=policy, progress=_progress(args))
+        report = ingest_conceptnet(dump, output, policy=policy, progress=_progress(args), overwrite=args.overwrite)
         logger.info(
             "wrote %s: %d edges, %d concepts, %d rows read (%d English, %d skipped) in %.1f s",
             output,
@@ -71,10 +80,11 @@ def cmd_index(args: argparse.Namespace) -> int:
             report.seconds,
         )
     elif args.kind == "wiktionary":
-        meta = ingest_wiktionary(dump, output, policy=policy, progress=_progress(args))
+        meta = ingest_wiktionary(dump, output, policy=policy, progress=_progress(args), overwrite=args.overwrite)
         logger.info("wrote %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     else:
-        meta = ingest_wordnet(dump or "/usr/share/wordnet", output, progress=_progress(args))
+        wordnet = dump or "/usr/share/wordnet"
+        meta = ingest_wordnet(wordnet, output, progress=_progress(args), overwrite=args.overwrite)
         logger.info("wrote %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     return 0
 
@@ -86,7 +96,8 @@ def _index_examples(args: argparse.Namespace, output: Path, policy: ErrorPolicy)
     if not args.dump:
         raise KearError("'kear index examples' needs the training files to index")
     settings = load_settings(RetrievalConfig, args.config).examples
-    meta = index_examples(args.dump, output, settings, policy=policy, progress=_progress(args))
+    progress = _progress(args)
+    meta = index_examples(args.dump, output, settings, policy=policy, progress=progress, overwrite=args.overwrite)
     logger.info("wrote %s: %d documents from %d file(s)", output, meta["documents"], len(args.dump))
     return 0
 
@@ -110,6 +121,7 @@ def cmd_retrieve(args: argparse.Namespace) -> int:
         policy=policy,
         progress=_progress(args),
         cluster=_cluster(args),
+        overwrite=args.overwrite,
     )
     found = ", ".join(f"{name} {count}" for name, count in sorted(report.found.items())) or "nothing"
     # on a cluster, the workers' caches are theirs: what came from them is not counted here
@@ -133,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import train
 
     config = load_settings(TrainConfig, args.config, args.overrides)
-    result = train(config, progress=_progress(args))
+    result = train(config, progress=_progress(args), overwrite=args.overwrite)
     best = "n/a" if result.best_accuracy is None else f"{result.best_accuracy:.4f} (epoch {result.best_epoch:g})"
     logger.info(
         "trained %d steps on %d process%s; best dev accuracy %s; model in %s",
@@ -169,7 +181,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
     study = load_settings(StudyConfig, args.config, args.overrides)
     command = shlex.join(["kear", "ablate", *(["--config", str(args.config)] if args.config else []), *args.overrides])
-    cells = ablate(study, command)
+    cells = ablate(study, command, overwrite=args.overwrite)
     logger.info("%d cells finished; report in %s", len(cells), study.report or f"{study.output_dir}/report.md")
     return 0
 
@@ -221,9 +233,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     import tempfile
 
-    from retrieval.io import check_output
+    from retrieval.outputs import check_output, check_writable
 
-    from .ensemble import check_request, ensemble_files
+    from .ensemble import ENSEMBLE, check_request, ensemble_files
     from .inference import check_available, inference_config
     from .prediction import predict_file
     from .processes import Processes
@@ -235,7 +247,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     check_available(inference_config(args.inference))
     check_request(args.method, len(args.predictions) + len(args.models), args.dev)  # before any model runs
     if args.output != "-":
-        check_output(args.output, [*args.predictions, *(args.dev or ()), *args.models, args.input])
+        inputs = [*args.predictions, *(args.dev or ()), *args.models, args.input]
+        check_output(args.output, inputs, kind=ENSEMBLE, overwrite=args.overwrite)
+        check_writable(args.output)
     paths, names = list(args.predictions), {}
     processes = Processes.launched()  # under a launcher, the models' predictions are shared out; the first combines
     with tempfile.TemporaryDirectory(prefix="kear-ensemble-") as folder:
@@ -253,7 +267,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
             )
         if not processes.main:
             return 0
-        report = ensemble_files(paths, args.output, args.method, args.dev)
+        report = ensemble_files(paths, args.output, args.method, args.dev, overwrite=args.overwrite)
     for name, value in report.members.items():
         logger.info("member %s: accuracy %s", names.get(name, name), _accuracy_text(value))
     weights = f" with weights {report.weights}" if report.weights else ""
@@ -271,6 +285,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         private=args.private,
         license=args.license,
         language=args.language,
+        overwrite=args.overwrite,
     )
     logger.info("%s %s", "wrote the upload folder" if args.dry_run else "pushed to", where)
     return 0
@@ -282,7 +297,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoSettings, run_demo
 
     settings = load_settings(DemoSettings, None, args.overrides)
-    result = run_demo(args.workdir, settings, progress=_progress(args))
+    result = run_demo(args.workdir, settings, progress=_progress(args), overwrite=args.overwrite)
     sys.stdout.write(result.table + "\n")
     logger.info("demo files are in %s", result.workdir)
     return 0
@@ -308,7 +323,7 @@ def _command(commands: Any, func: Callable[[argparse.Namespace], int], help: str
 def _add_rules(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--majority-relation",
-        type=int,
+        type=non_negative,
         metavar="N",
         help="KEAR's majority-relation rule: drop the choices the most common ConceptNet relation does not link when "
         "it links N or more (0: no rule; default: the model's rules)",
@@ -355,10 +370,12 @@ def _cluster(args: argparse.Namespace) -> Any:
         raise KearError(f"--cluster: {error}") from None
 
 
-def _add_overwrite(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing output that is not this run's to continue"
-    )
+CONTINUED = "replace an existing output that is not this run's to continue"
+
+
+def _add_overwrite(parser: Any, what: str = "replace an existing output kear did not write") -> None:
+    """``--overwrite``, for every command that writes (retrieval.outputs: what an output may replace)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"{what} (never an input)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -390,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="examples: retrieval settings whose examples section gives k1, b, remove_stopwords"
     )
     index.add_argument("--skip-invalid", action="store_true", help="skip and count malformed lines instead of stopping")
+    _add_overwrite(index, "replace a folder that is not an index of this kind, or an index by an empty one")
 
     retrieve = _command(commands, cmd_retrieve, help="add knowledge fields to records")
     retrieve.add_argument("--config", type=Path, help="retrieval settings (YAML), e.g. configs/retrieval/csqa.yaml")
@@ -400,11 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument(
         "--sources", help="comma-separated sources to run: conceptnet,dictionary,examples (default: the config's)"
     )
+    _add_overwrite(retrieve)
     _add_cluster(retrieve)
 
     train = _command(commands, cmd_train, help="fine-tune a model (works under accelerate launch)")
     train.add_argument("--config", type=Path, help="training recipe (YAML), e.g. configs/train/tiny.yaml")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. training.epochs=3")
+    _add_overwrite(train, "write the run into an output_dir that holds files kear did not write")
 
     evaluate = _command(commands, cmd_evaluate, help="score records with a trained model; accuracy and predictions")
     evaluate.add_argument("--model", required=True, help="a trained model folder (e.g. runs/x/best) or a Hub id")
@@ -417,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
     _add_rules(evaluate)
     _add_inference(evaluate)
-    _add_overwrite(evaluate)
+    _add_overwrite(evaluate, CONTINUED)
     _add_cluster(evaluate)
 
     predict = _command(commands, cmd_predict, help="predict answers for records, streaming, resumable")
@@ -434,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(predict)
     _add_inference(predict)
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
-    _add_overwrite(predict)
+    _add_overwrite(predict, CONTINUED)
     _add_cluster(predict)
 
     ensemble = _command(commands, cmd_ensemble, help="combine prediction files or models")
@@ -448,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--output", required=True, help="ensemble prediction lines to write (JSONL), or - for stdout")
     ensemble.add_argument("--batch-size", type=positive, default=16, help="records per forward pass, for --models")
     _add_inference(ensemble)
+    _add_overwrite(ensemble)
 
     push = _command(commands, cmd_push, help="upload a model folder to the Hub with a model card")
     push.add_argument("model_dir", help="a trained model folder (e.g. runs/x/best)")
@@ -456,14 +477,17 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--license", help="the card's license, e.g. mit (default: the base model's, when known)")
     push.add_argument("--language", default="en", help="the language of the questions, for the card (default en)")
+    _add_overwrite(push, "replace a --dry-run folder that is not an upload folder kear wrote")
 
     ablate = _command(commands, cmd_ablate, help="measure what each kind of knowledge buys: conditions x folds")
     ablate.add_argument("--config", type=Path, help="the study (YAML), e.g. configs/study/csqa-dev.yaml")
     ablate.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. data.folds=3")
+    _add_overwrite(ablate, "replace a report kear did not write, and write into an output_dir of other files")
 
     demo = _command(commands, cmd_demo, help="run the whole job offline on the bundled sample")
     demo.add_argument("--workdir", type=Path, help="folder for the demo's files (default: a new temporary folder)")
     demo.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="demo settings, e.g. epochs=1 seeds=[1,2,3]")
+    _add_overwrite(demo, "put the demo's files into a --workdir that holds other files")
     for command in commands.choices.values():
         command.add_argument("--no-progress", action="store_true", help="hide progress bars")
         command.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")

@@ -24,7 +24,7 @@ from typing import Any
 
 from retrieval import RetrievalConfig, load_settings, retrieve_file
 from retrieval.data import demo_file, index_demo
-from retrieval.io import check_output, output_lock
+from retrieval.outputs import check_output, output_lock
 from retrieval.settings import SettingError, check_int, check_number, check_text
 
 from .config import MAX_SEED, TrainConfig
@@ -158,13 +158,18 @@ def _train(
 
 
 def run_demo(
-    workdir: str | Path | None = None, settings: DemoSettings | None = None, progress: bool = True
+    workdir: str | Path | None = None,
+    settings: DemoSettings | None = None,
+    progress: bool = True,
+    *,
+    overwrite: bool = False,
 ) -> DemoResult:
     """Run the demo; files go to ``workdir`` (a new temporary folder by default; an existing one must be empty or
-    an earlier demo's, whose files are replaced)."""
+    an earlier demo's, whose files are replaced; with ``overwrite``, any folder, whose files the demo's join)."""
     settings = settings or DemoSettings()
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kear-demo-"))
-    check_output(workdir, folder=True, owned=lambda folder: (folder / MARKER).is_file())
+    owned = lambda folder: (folder / MARKER).is_file()  # noqa: E731  (an earlier demo's folder)
+    check_output(workdir, [settings.model], folder=True, overwrite=overwrite, owned=owned)
     with output_lock(workdir):
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / MARKER).write_text("files of kear demo: a rerun replaces them\n", encoding="utf-8")

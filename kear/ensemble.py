@@ -24,11 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.errors import DataError, KearError
-from retrieval.io import check_output, iter_json_lines
+from retrieval.io import iter_json_lines
+from retrieval.outputs import check_output, check_writable
 
 from .evaluation import Prediction, accuracy_of, write_predictions
 
 METHODS = ("mean-prob", "mean-logit", "vote", "weighted")
+ENSEMBLE = "ensemble"  # the kind of output an ensemble's file is (retrieval.outputs)
 
 
 def read_predictions(path: str | Path) -> list[Prediction]:
@@ -261,6 +263,8 @@ def ensemble_files(
     output: str | Path,
     method: str = "mean-prob",
     dev_paths: Sequence[str | Path] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> EnsembleReport:
     """Combine prediction files into ``output`` (JSONL, atomically; ``-`` for stdout).
 
@@ -271,11 +275,13 @@ def ensemble_files(
         dev_paths: for ``weighted`` (and only for it, where they are required): the same members' predictions on
             development records with answers, in the same order, where the weights are searched; so the weights
             are never tuned on the records they combine.
+        overwrite: replace an existing ``output`` that is not an ensemble kear wrote (:mod:`retrieval.outputs`).
     """
     check_request(method, len(paths), dev_paths)
     inputs = [*paths, *(dev_paths or ())]
     if str(output) != "-":
-        check_output(output, inputs)
+        check_output(output, inputs, kind=ENSEMBLE, overwrite=overwrite)
+        check_writable(output)
     names = [str(p) for p in paths]
     members = align([read_predictions(p) for p in paths], names)
     report = EnsembleReport(members={name: accuracy_of(m) for name, m in zip(names, members)})
@@ -284,5 +290,5 @@ def ensemble_files(
         weights = search_weights(align([read_predictions(p) for p in dev_paths], [str(p) for p in dev_paths]))
     combined = combine(members, method, weights)
     report.ensemble, report.weights = accuracy_of(combined), weights
-    write_predictions(output, combined, inputs=inputs)
+    write_predictions(output, combined, kind=ENSEMBLE, overwrite=overwrite, inputs=inputs)
     return report

@@ -264,12 +264,23 @@ def accuracy_of(predictions: Iterable[Prediction]) -> float | None:
     return AnswerTally(predictions).accuracy
 
 
-def write_predictions(path: str | Path, predictions: Iterable[Prediction], *, inputs: Iterable[str | Path] = ()) -> int:
+def write_predictions(
+    path: str | Path,
+    predictions: Iterable[Prediction],
+    *,
+    kind: str = "predictions",
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
+) -> int:
     """Write prediction lines (JSONL, atomically), never over one of ``inputs``. Returns how many.
 
     Args:
         path: the output file, or ``-`` for stdout.
         predictions: what to write, one line each (:meth:`Prediction.to_dict`).
+        kind: what kind of output they are (``predictions``, ``ensemble``); an existing file is replaced only if
+            kear wrote it as this kind, or with ``overwrite`` (:mod:`retrieval.outputs`).
+        overwrite: replace an existing file that is not kear's output of this kind.
         inputs: the files the predictions come from, which the output may not be.
     """
-    return write_json_lines(path, (prediction.to_dict() for prediction in predictions), inputs=inputs)
+    lines = (prediction.to_dict() for prediction in predictions)
+    return write_json_lines(path, lines, kind=kind, overwrite=overwrite, inputs=inputs)

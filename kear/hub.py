@@ -23,7 +23,7 @@ from huggingface_hub.repocard_data import EvalResult
 
 from retrieval.errors import KearError, first_line
 from retrieval.hub import looks_like_hub_id
-from retrieval.io import atomic_path
+from retrieval.outputs import atomic_path
 from retrieval.source import segments
 
 from . import __version__
@@ -241,6 +241,7 @@ def push(
     license: str | None = None,
     language: str = "en",
     commit_message: str = "Upload kear model",
+    overwrite: bool = False,
 ) -> str:
     """Upload a model folder to ``repo_id`` (one commit), or with ``dry_run`` write the upload folder there.
 
@@ -253,6 +254,7 @@ def push(
         license: the model card's license (default: the base model's when known).
         language: the language of the questions, for the card.
         commit_message: the upload's commit message.
+        overwrite: with ``dry_run``, replace a folder there that is not an upload folder kear wrote.
 
     Returns the repository's URL, or the dry-run folder. Nothing is left half-done: the folder is staged apart and
     uploaded in a single commit.
@@ -261,7 +263,9 @@ def push(
 
     check_model_folder(model_dir)
     if dry_run is not None:
-        with atomic_path(dry_run, folder=True, inputs=[model_dir], owned=is_upload_folder) as staging:
+        with atomic_path(
+            dry_run, folder=True, overwrite=overwrite, inputs=[model_dir], owned=is_upload_folder
+        ) as staging:
             build_upload_folder(model_dir, staging, repo_id, license=license, language=language)
         return str(dry_run)
     with tempfile.TemporaryDirectory(prefix="kear-push-") as folder:

@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,8 @@ from tqdm.auto import tqdm
 from retrieval import RetrievalConfig, load_settings, read_records
 from retrieval.cluster import ChunkWorker, ClusterConfig, cluster_map, worker_class
 from retrieval.errors import DataError, ErrorPolicy, KearError
-from retrieval.io import check_output, dump_json_line, output_lock
+from retrieval.io import dump_json_line
+from retrieval.outputs import check_output, output_lock, own_record_path, temporary_folder
 from retrieval.records import Record
 
 from .evaluation import AnswerTally, Prediction
@@ -140,8 +140,8 @@ def model_identity(model: KearModel) -> str:
 
 def _sidecar(path: Path) -> Path:
     """Where kear says what wrote a prediction file: which model, from which input, with which settings, and a
-    digest of the records predicted so far."""
-    return path.with_name(f".{path.name}.kear.json")
+    digest of the records predicted so far (the record :mod:`retrieval.outputs` keeps beside every output)."""
+    return own_record_path(path)
 
 
 def record_digest(digest: Any, record: dict[str, Any]) -> None:
@@ -167,19 +167,22 @@ class _Output:
         self.digest = hashlib.sha1()
         self.expected_digest: str | None = None
         self.staging: Path | None = None
+        self.cut: int | None = None  # where the lines of an earlier run end, when unrecorded lines follow them
         recorded = self._recorded()
         exists = path.exists() and path.stat().st_size > 0
         if exists and recorded is not None and self._same(recorded):
             self._continue(recorded)
         elif exists and not overwrite:
             if recorded is None:
-                why = "kear has no record of writing it"
+                why = "kear did not write it"
+            elif "kind" in recorded:  # written whole by another command (retrieval.outputs)
+                why = f"it is kear's {recorded['kind']}, not predictions"
             else:
                 changed = [key for key in identity if recorded.get(key) != identity[key]]
                 why = f"it was written with another {' and another '.join(changed)}"
             raise KearError(f"{path}: exists and {why}; give --overwrite to replace it, or another --output")
         elif exists:  # overwrite: the new file is written apart, put in place when complete
-            folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            folder = temporary_folder(path)
             stack.callback(shutil.rmtree, folder, True)  # gone whether the run ends well or not
             self.staging = folder / path.name
         if path.exists() and self.staging is None and path.stat().st_nlink > 1:
@@ -201,13 +204,11 @@ class _Output:
         end = data.rfind(b"\n") + 1
         lines = data[:end].splitlines()
         kept = recorded.get("records")
-        if not isinstance(kept, int) or kept > len(lines):
+        if not isinstance(kept, int) or not 0 <= kept <= len(lines):
             raise KearError(f"{self.path}: does not match kear's record of it; give --overwrite or another --output")
-        # lines past the record were written by a run killed before it could record them: predicted again
-        end = sum(len(line) + 1 for line in lines[:kept])
-        if end < len(data):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(end)
+        # lines past the record were written by a run killed before it could record them: predicted again, cut
+        # off only once the earlier lines are checked against the input (a run that stops changes nothing)
+        self.cut = sum(len(line) + 1 for line in lines[:kept]) if kept < len(lines) or end < len(data) else None
         for number, line in enumerate(lines[:kept], start=1):
             try:
                 self.earlier.append(Prediction.from_dict(orjson.loads(line), self.path, number))
@@ -233,6 +234,9 @@ class _Output:
                 f"{self.path}: the input's first {len(self.earlier)} records changed since they were predicted; "
                 "give --overwrite or another --output"
             )
+        if self.cut is not None:
+            assert self.handle is not None
+            self.handle.truncate(self.cut)
 
     def write(self, lines: bytes, records: Sequence[dict[str, Any]]) -> None:
         """Add prediction lines, for ``records`` as read."""

@@ -15,9 +15,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from retrieval.io import atomic_path
+from retrieval.outputs import atomic_path
 
 logger = logging.getLogger(__name__)
+REPORT = "study report"  # the kind of output a study's report files are (retrieval.outputs)
+
+
+def report_files(path: Path) -> list[Path]:
+    """A study's report files: the Markdown at ``path``, its JSON and its chart beside it."""
+    return [path, path.with_suffix(".json"), path.with_suffix(".png")]
+
 
 # Student's t at 0.975 for 1 to 30 degrees of freedom: the half-width of a 95% interval is t * s / sqrt(n).
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131]
@@ -177,7 +184,7 @@ def chart(table: dict[str, Any], path: Path) -> bool:
     axes.invert_yaxis()
     axes.set_xlabel("held-out accuracy")
     figure.tight_layout()
-    with atomic_path(path, inputs=[]) as target:
+    with atomic_path(path, kind=REPORT, overwrite=True) as target:
         figure.savefig(target, format="png", dpi=100)
     plt.close(figure)
     return True
@@ -192,11 +199,12 @@ def write_report(
 
     path = report_path(study)
     table = summary(cells, list(study.conditions), study.baseline)
-    with atomic_path(path) as target:
+    # checked before the study ran (kear.ablate.check_study_outputs); kear's own reports from then on
+    with atomic_path(path, kind=REPORT, overwrite=True) as target:
         target.write_text(markdown(study, table, command, appendix), encoding="utf-8")
     # the protocol lets a later run of the same study go on from these cells (kear.ablate.finished_cells)
     everything = {"summary": table, "protocol": protocol(study), "cells": [cells[key] for key in sorted(cells)]}
-    with atomic_path(path.with_suffix(".json")) as target:
+    with atomic_path(path.with_suffix(".json"), kind=REPORT, overwrite=True) as target:
         target.write_text(json.dumps(everything, indent=1), encoding="utf-8")
     chart(table, path.with_suffix(".png"))
     logger.info("report: %s", path)

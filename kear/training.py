@@ -34,7 +34,7 @@ from transformers import AutoTokenizer
 
 from retrieval import annotate, read_records
 from retrieval.errors import ConfigError, KearError
-from retrieval.io import output_lock
+from retrieval.outputs import check_output, output_lock
 from retrieval.settings import read_settings_file, save_settings, settings_dict
 
 from .checkpoint import (
@@ -87,7 +87,14 @@ def _apply_lora(model: KearModel, config: TrainConfig) -> None:
 
     lora = config.lora
     adapter = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules)
-    model.encoder = get_peft_model(model.encoder, adapter)
+    try:
+        model.encoder = get_peft_model(model.encoder, adapter)
+    except ValueError as error:  # peft's word for names no module of the encoder has, or no default for its type
+        found = sorted({name.rsplit(".", 1)[-1] for name, _ in model.encoder.named_modules() if "." in name})
+        raise ConfigError(
+            f"lora.target_modules: {lora.target_modules}: {str(error).splitlines()[0]} (module names of this encoder "
+            f"include {', '.join(found[:12])})"
+        ) from None
 
 
 class _Run:
@@ -487,8 +494,9 @@ RESUMABLE_CHANGES = (
 )
 
 
-def check_output_dir(config: TrainConfig) -> None:
-    """Refuse an ``output_dir`` that holds what kear did not write, or a run of other settings it would resume.
+def check_output_dir(config: TrainConfig, overwrite: bool = False) -> None:
+    """Refuse an ``output_dir`` that holds what kear did not write (unless ``overwrite``), or a run of other
+    settings it would resume.
 
     Resuming continues a run exactly; with other settings it would train nothing new (a finished run) or mix two
     runs, and overwrite the record of the first. Raises ``ConfigError`` naming the first differences.
@@ -504,10 +512,14 @@ def check_output_dir(config: TrainConfig) -> None:
                     f"training.output_dir: {output / kept} holds {source}, which the run reads and would replace; "
                     "move it, or choose another output_dir"
                 )
-    if output.exists() and not output.is_dir():
-        raise ConfigError(f"training.output_dir: {output} is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not saved.is_file():
-        raise ConfigError(f"training.output_dir: {output} holds files kear did not write; give a new or empty folder")
+    # the output rule (retrieval.outputs); the run writes among the folder's files, never over it: what it reads may
+    # lie in it (but for best/ and checkpoint/, above), not around it
+    inside = [s for s in reads if s and Path(s).exists() and Path(s).resolve().parents.count(output.resolve())]
+    around = [s for s in reads if s not in inside]
+    try:
+        check_output(output, around, folder=True, overwrite=overwrite, owned=lambda folder: saved.is_file())
+    except KearError as error:
+        raise ConfigError(f"training.output_dir: {error}") from None
     if not (config.training.resume and has_checkpoint(output / CHECKPOINT)):
         return
     values, _ = read_settings_file(saved)  # with the limits of any settings file
@@ -532,15 +544,16 @@ def remove_leftovers(output: Path) -> None:
         remove_staged(output / kept)
 
 
-def train(config: TrainConfig, progress: bool = True) -> TrainResult:
+def train(config: TrainConfig, progress: bool = True, *, overwrite: bool = False) -> TrainResult:
     """Fine-tune a model as the settings say; resumes from ``output_dir/checkpoint`` when there is one.
 
-    ``output_dir`` must be new, empty, or a run of kear's; a run with other settings is resumed only on request
-    (``training.resume=false`` starts it over). One run at a time writes an ``output_dir``.
+    ``output_dir`` must be new, empty, or a run of kear's (with ``overwrite``, any folder: the run's files join
+    those there); a run with other settings is resumed only on request (``training.resume=false`` starts it over).
+    One run at a time writes an ``output_dir``.
     """
     if not config.data.train:
         raise KearError("data.train is not set: give the training records (e.g. data.train=train.jsonl)")
-    check_output_dir(config)
+    check_output_dir(config, overwrite)
     output = Path(config.training.output_dir)
     with output_lock(output) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
         if output.is_dir():

@@ -1,27 +1,15 @@
-"""File helpers shared by every reader and writer: compressed input, JSONL lines, and the output policy.
+"""File helpers shared by every reader and writer: compressed input, JSONL lines, index metadata.
 
-The output policy, the same for every command:
-
-* outputs go only to regular files, or to new paths (a folder output: to a new or empty folder, or one of kear's
-  own of the same kind); never to a device, a pipe, a link, or a path that is also an input;
-* they are written atomically: a temporary sibling (``.NAME.*.tmp``) moved into place when complete, so a failed
-  or killed run changes no existing file;
-* one writer at a time: a second run on the same output fails at once (a lock beside it, ``.NAME.kear-lock``);
-  the writer that holds the lock removes what killed runs left beside the output.
+What an output may replace, and how it is written, is :mod:`retrieval.outputs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
-import os
-import shutil
-import stat
 import sys
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,6 +19,7 @@ import orjson
 from isal import igzip, igzip_threaded, isal_zlib  # ISA-L inflates gzip about three times faster than zlib
 
 from .errors import DataError, ErrorPolicy, KearError
+from .outputs import atomic_writer
 
 # A JSONL line longer than this is refused before it is parsed: memory stays bounded whatever the input. Records
 # cut their texts far below it (see records.py); this only stops what no record could be.
@@ -164,38 +153,29 @@ def dump_json_line(obj: Any) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
-def write_json_lines(path: str | Path, objects: Iterable[Any], *, inputs: Iterable[str | Path] = ()) -> int:
+def write_json_lines(
+    path: str | Path,
+    objects: Iterable[Any],
+    *,
+    kind: str,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+) -> int:
     """Write objects as JSONL, atomically (``-`` writes to stdout). Returns how many were written.
 
     Args:
-        path: the output (see the output policy in this module's docstring).
+        path: the output (see :mod:`retrieval.outputs` for what it may replace).
         objects: what to write, one line each.
+        kind: what kind of output this is (``records``, ``ensemble``...), recorded beside the file.
+        overwrite: replace an existing file that is not kear's output of this kind.
         inputs: the files the objects come from; the output may not be one of them.
     """
     count = 0
-    with atomic_writer(path, inputs=inputs) as handle:
+    with atomic_writer(path, kind=kind, overwrite=overwrite, inputs=inputs) as handle:
         for obj in objects:
             handle.write(dump_json_line(obj))
             count += 1
     return count
-
-
-def _local(paths: Iterable[str | Path | None]) -> list[Path]:
-    """The inputs that are local paths (not ``-``, not a Hub id that names nothing here)."""
-    return [Path(p) for p in paths if p is not None and str(p) != "-" and Path(p).exists()]
-
-
-def is_index_folder(folder: Path, kind: str | None = None) -> bool:
-    """Whether a folder is one of kear's knowledge indexes (``kear index`` writes ``meta.json`` with a format),
-    and, with ``kind``, one of that kind (``conceptnet``, ``wiktionary``, ``wordnet``)."""
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(meta, dict) or "format" not in meta:
-        return False
-    # ConceptNet indexes built before kinds were recorded have none; dictionaries always recorded theirs
-    return kind is None or meta.get("kind", "conceptnet") == kind
 
 
 def index_meta(folder: str | Path, what: str, build: str, corrupt: Callable[[str | Path, str], KearError]) -> dict:
@@ -221,160 +201,6 @@ def index_meta(folder: str | Path, what: str, build: str, corrupt: Callable[[str
     if not isinstance(meta, dict):
         raise corrupt(folder, "meta.json is not a JSON object")
     return meta
-
-
-def check_output(
-    path: str | Path,
-    inputs: Iterable[str | Path | None] = (),
-    *,
-    folder: bool = False,
-    owned: Callable[[Path], bool] = is_index_folder,
-) -> Path:
-    """Refuse an output that kear must not write to, before any work; return it as a ``Path``.
-
-    Args:
-        path: the output the user gave.
-        inputs: what the command reads (files and folders: records, indexes, models, caches); the output may not
-            be one of them, nor lie inside an input folder, nor (for a folder output) hold one.
-        folder: the output is a folder (an index, an upload folder) rather than a file.
-        owned: for a folder output, whether an existing non-empty folder is kear's own of the same kind (only
-            those are replaced).
-    """
-    if not folder and str(path).endswith(("/", os.sep)):
-        raise KearError(f"{path}: names a folder; the output is a file: give a file name")
-    path = Path(path)
-    if path.is_symlink():
-        raise KearError(f"{path}: is a symbolic link; kear writes only to regular files or new paths")
-    if path.exists():
-        mode = path.stat().st_mode
-        if folder and not stat.S_ISDIR(mode):
-            raise KearError(f"{path}: is not a folder; the output is a folder: give a new or empty one")
-        if not folder and stat.S_ISDIR(mode):
-            raise KearError(f"{path}: is a folder; the output is a file: give a new path or a regular file")
-        if not folder and not stat.S_ISREG(mode):
-            raise KearError(f"{path}: is not a regular file; kear writes only to regular files or new paths")
-        if folder and any(path.iterdir()) and not owned(path):
-            what = "another kind of kear index" if is_index_folder(path) else "files kear did not write"
-            raise KearError(f"{path}: holds {what}; give a new or empty folder")
-    else:
-        for parent in path.parents:  # the first that exists must be a folder
-            if parent.exists():
-                if not parent.is_dir():
-                    raise KearError(f"{parent}: is not a folder")
-                break
-    target = path.resolve()
-    for source in _local(inputs):
-        where = source.resolve()
-        if target == where or (path.exists() and os.path.samefile(source, path)):
-            problem = f"is also an input ({source})"
-        elif where.is_dir() and target.is_relative_to(where):
-            problem = f"is inside an input folder ({source})"  # an index, a model, a dataset, a cache
-        elif folder and where.is_relative_to(target):
-            problem = f"holds an input ({source}), which replacing the folder would take with it"
-        else:
-            continue
-        raise KearError(f"{path}: {problem}; write the output somewhere else")
-    return path
-
-
-@contextlib.contextmanager
-def output_lock(path: str | Path) -> Iterator[None]:
-    """Hold the lock of an output for the block: a second writer fails at once, instead of mixing its lines in.
-
-    The holder also removes the temporary files that killed runs left beside the output (``.NAME.*.tmp``): while
-    it holds the lock, no other run can own them. Folders made for the output are removed again if the block fails
-    before anything is in them.
-    """
-    path = Path(path)
-    made = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.with_name(f".{path.name}.kear-lock")
-    handle = open(lock, "a+b")  # noqa: SIM115  (closed below, after the unlock)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise KearError(f"{path}: another kear run is writing it; wait for it to end, or write elsewhere") from None
-    failed = False
-    try:
-        for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
-        yield
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        lock.unlink(missing_ok=True)
-        handle.close()
-        if failed:
-            for folder in made:  # innermost first; a folder that holds anything stays
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-
-
-def glob_escape(name: str) -> str:
-    """A file name with glob's special characters taken literally."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
-def swap_in(new: Path, path: Path, aside: Path) -> None:
-    """Put ``new`` at ``path``; a folder already there is first moved to ``aside`` (the caller removes it there).
-
-    ``path`` holds one whole version at every moment but the instant between the two renames; a writer killed
-    in that instant leaves the old version at ``aside`` (see ``kear.checkpoint.remove_staged``).
-    """
-    if path.is_dir():
-        os.replace(path, aside)
-    os.replace(new, path)
-
-
-@contextlib.contextmanager
-def atomic_path(
-    path: str | Path,
-    *,
-    inputs: Iterable[str | Path | None] = (),
-    folder: bool = False,
-    owned: Callable[[Path], bool] = is_index_folder,
-) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
-
-    Works for files and for folders (``folder``); the output policy of this module applies (:func:`check_output`,
-    :func:`output_lock`). An interrupted or failed block (Ctrl-C included) leaves no half-written output, and an
-    existing output is replaced only by a complete one.
-    """
-    path = check_output(path, inputs, folder=folder, owned=owned)
-    with output_lock(path):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-        target = tmp / path.name
-        try:
-            yield target
-            if not target.exists():
-                raise KearError(f"{path}: nothing was written")
-            if target.is_dir() != path.is_dir() and path.exists():
-                kind = "a folder" if target.is_dir() else "a file"
-                raise KearError(f"{path}: the output is {kind}, and this is not; give a new path")
-            swap_in(target, path, tmp / ".old")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Iterator[IO[bytes]]:
-    """Open ``path`` for writing bytes atomically; ``-`` writes to stdout instead."""
-    if str(path) == "-":
-        if sys.stdout is None:
-            raise KearError("-: standard output is closed")
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    with (
-        atomic_path(path, inputs=inputs) as tmp,
-        open(tmp, "wb", buffering=io.DEFAULT_BUFFER_SIZE * 16) as handle,
-    ):
-        yield handle
 
 
 def file_digest(path: str | Path, limit: int | None = None) -> str:

@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 from .cache import KnowledgeCache, record_key
 from .config import RetrievalConfig
 from .errors import ConfigError, ErrorPolicy
-from .io import atomic_writer, check_output
-from .records import Record, read_records, record_from_dict, write_records
+from .outputs import atomic_writer, check_output, check_writable
+from .records import RECORDS, Record, read_records, record_from_dict, write_records
 from .source import KnowledgeSource, sources
 
 if TYPE_CHECKING:
@@ -214,11 +214,12 @@ def retrieve_file(
     policy: ErrorPolicy | None = None,
     progress: bool = True,
     cluster: ClusterConfig | None = None,
+    overwrite: bool = False,
 ) -> RetrievalReport:
     """Read records, add knowledge, and write them as JSONL (atomically; ``-`` for stdout).
 
-    The output may not be the input nor anything retrieval reads (indexes, corpora, the cache): it is checked
-    before any work.
+    The output may not be the input nor anything retrieval reads (indexes, corpora, the cache), and an existing
+    file is replaced only if kear wrote it as records (or with ``overwrite``): checked before any work.
 
     Args:
         source: records in any format :func:`read_records` reads.
@@ -230,17 +231,19 @@ def retrieve_file(
         progress: show a progress bar.
         cluster: retrieve on a Ray cluster (:mod:`retrieval.cluster`) rather than in this process; the output is
             the same.
+        overwrite: replace an existing output that kear did not write as records.
     """
     if str(output) != "-":
-        check_output(output, [source, *config.read_paths(sources)])
+        check_output(output, [source, *config.read_paths(sources)], kind=RECORDS, overwrite=overwrite)
+        check_writable(output)
     policy = policy or ErrorPolicy()
     report = RetrievalReport()
     with Annotator(config, sources) as annotator:  # its settings are checked here, before any record is read
         records = read_records(source, split=split, policy=policy)
         if cluster is None:
-            write_records(output, annotator.annotate(records, report=report, progress=progress))
+            write_records(output, annotator.annotate(records, report=report, progress=progress), overwrite=overwrite)
         else:
-            _retrieve_on_cluster(list(records), output, annotator, cluster, report, progress)
+            _retrieve_on_cluster(list(records), output, annotator, cluster, report, progress, overwrite)
     policy.report("input lines")
     # the command line reports the same, with the output's name; from Python, the report says it
     logger.debug(
@@ -261,6 +264,7 @@ def _retrieve_on_cluster(
     cluster: ClusterConfig,
     report: RetrievalReport,
     progress: bool,
+    overwrite: bool,
 ) -> None:
     """:func:`retrieve_file`'s writing, with the knowledge retrieved on a cluster, in the same lines."""
     from .cluster import annotate_on_cluster
@@ -268,7 +272,7 @@ def _retrieve_on_cluster(
     started = time.perf_counter()
     size = max(1, annotator.config.batch_size)
     blocks = annotate_on_cluster(records, annotator.config, annotator.names, cluster, chunk=size, progress=progress)
-    with atomic_writer(output) as handle:
+    with atomic_writer(output, kind=RECORDS, overwrite=overwrite) as handle:
         for block in blocks:
             handle.write(block)
             for line in block.splitlines():  # counted as in one process, from what the workers found

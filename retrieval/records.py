@@ -257,7 +257,9 @@ def _choices_from_list(items: Any) -> list[Choice]:
         raise ValueError(f"at most {len(LABELS)} choices are supported, got {len(items)}")
     choices = []
     for position, item in enumerate(items):
-        if isinstance(item, str):
+        if isinstance(item, str):  # as the object form's text: not empty
+            if not item.strip():
+                raise ValueError(f"choice {position + 1} must be a non-empty string")
             choices.append(Choice(LABELS[position], item))
         elif isinstance(item, dict):
             knowledge = {k: v for k, v in item.items() if k not in ("label", "text")}
@@ -502,6 +504,12 @@ def read_records(
         raise DataError(name, None, f"holds no valid records ({invalid} skipped)" if invalid else "holds no records")
 
 
-def write_records(path: str | Path, records: Iterable[Record]) -> int:
-    """Write records as JSONL, atomically (``-`` writes to stdout). Returns how many were written."""
-    return write_json_lines(path, (record.to_dict() for record in records))
+RECORDS = "records"  # the kind of output record files are (retrieval.outputs)
+
+
+def write_records(path: str | Path, records: Iterable[Record], *, overwrite: bool = False) -> int:
+    """Write records as JSONL, atomically (``-`` writes to stdout). Returns how many were written.
+
+    An existing file is replaced only if kear wrote it as records, or with ``overwrite`` (:mod:`retrieval.outputs`).
+    """
+    return write_json_lines(path, (record.to_dict() for record in records), kind=RECORDS, overwrite=overwrite)

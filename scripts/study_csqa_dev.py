@@ -70,16 +70,17 @@ def main() -> None:
             f"CommonsenseQA dev data (--data; default {REFERENCE_HELP})\n",
         )
     quiet()
-    from kear.ablate import StudyConfig, ablate
+    from kear.ablate import StudyConfig, ablate, check_study_outputs
     from retrieval import load_settings
 
     study = load_settings(StudyConfig, args.config, [f"data.records={args.data / 'dev.json'}", *args.overrides])
     indexes = Path(study.output_dir) / "indexes"  # where the study's retrieval settings read them
+    check_study_outputs(study)  # before the indexes go into output_dir: then the study may write among them
     build_indexes(args.data, indexes)
     if not (indexes / "wordnet").is_dir():  # WordNet is not installed: its condition cannot run here
         study.conditions = {n: c for n, c in study.conditions.items() if "wordnet" not in str(c.get("retrieval"))}
     command = shlex.join(["python", "scripts/study_csqa_dev.py", *map(str, args.overrides)])
-    ablate(study, command, appendix=agreement_section(args.data, indexes))
+    ablate(study, command, appendix=agreement_section(args.data, indexes), overwrite=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -201,3 +202,27 @@ def build_tiny_encoder(folder: Path, model_type: str, seed: int = 0) -> Path:
     AutoModel.from_config(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    """The SHA-256 of every regular file under ``folders``, by path: what a run changed, added or removed."""
+    out = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def places(trained_model, tiny_deberta, sample_indexes, sample_knowledge) -> dict[str, str]:
+    """The shared folders that command lines of tests name as ``{model}``, ``{encoder}``, ``{conceptnet}``,
+    ``{dictionary}``, ``{sample}`` and ``{knowledge}``."""
+    return {
+        "model": str(trained_model),
+        "encoder": str(tiny_deberta),
+        "conceptnet": str(sample_indexes["conceptnet"]),
+        "dictionary": str(sample_indexes["dictionary"]),
+        "sample": str(sample_file("questions.jsonl").parent),
+        "knowledge": str(sample_knowledge),
+    }

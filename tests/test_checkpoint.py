@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from kear.checkpoint import (
     staged_folder,
 )
 from retrieval.errors import ConfigError
+from retrieval.outputs import TEMPORARY_MARK
 
 
 def test_nested_state_round_trips_without_pickle(tmp_path: Path) -> None:
@@ -152,14 +154,15 @@ def test_a_staged_folder_replaces_its_target_only_when_complete(tmp_path: Path) 
     with staged_folder(target) as staging:
         (staging / "a").write_text("first")
     with pytest.raises(RuntimeError), staged_folder(target, "-7") as staging:
-        assert staging.name == ".best-7.tmp" and not any(staging.iterdir())
+        assert staging.name == ".best-7.kear.tmp" and [p.name for p in staging.iterdir()] == [TEMPORARY_MARK]
         (staging / "a").write_text("half")
         raise RuntimeError("killed while writing")
-    assert (target / "a").read_text() == "first"  # the complete version stays
+    assert sorted(p.name for p in target.iterdir()) == ["a"]  # the complete version stays, without kear's mark
     (tmp_path / ".best.old").mkdir()  # what a writer killed in the middle of the swap leaves
     (tmp_path / "other.tmp").mkdir()  # not the target's: stays
+    (tmp_path / ".best.notes.tmp").mkdir()  # the target's name, but not kear's: stays
     remove_staged(target)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "other.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".best.notes.tmp", "best", "other.tmp"]
 
 
 def test_a_writer_killed_between_the_two_renames_loses_one_save_not_the_folder(tmp_path: Path) -> None:
@@ -167,6 +170,7 @@ def test_a_writer_killed_between_the_two_renames_loses_one_save_not_the_folder(t
     old = tmp_path / ".checkpoint.old"  # the complete previous version, moved aside; the new one not yet in place
     old.mkdir()
     (old / "trainer_state.json").write_text("{}")
-    (tmp_path / ".checkpoint-8.tmp").mkdir()
+    with contextlib.suppress(RuntimeError), staged_folder(target, "-8"):
+        raise RuntimeError("killed while writing")  # and its staging folder, left
     remove_staged(target)
     assert has_checkpoint(target) and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]

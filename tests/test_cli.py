@@ -81,10 +81,12 @@ def test_malformed_input_keeps_the_old_output(config_file: Path, tmp_path: Path,
     good = sample_file("questions.jsonl").read_text().splitlines()
     bad = write_lines(tmp_path / "bad.jsonl", [*good[:2], '{"id": "x", "question": "broken"', *good[2:4]])
     out = tmp_path / "out.jsonl"
-    out.write_text("previous run\n")
+    assert retrieve(config_file, sample_file("questions.jsonl"), out) == 0  # a previous run's output
+    previous = out.read_bytes()
+    capsys.readouterr()
     assert retrieve(config_file, bad, out) == 1
     assert capsys.readouterr().err.strip() == f"kear: error: {bad}:3: invalid JSON (unexpected end of data)"
-    assert out.read_text() == "previous run\n"
+    assert out.read_bytes() == previous
     assert retrieve(config_file, bad, out, "--skip-invalid") == 0
     assert len(out.read_text().splitlines()) == 4
 

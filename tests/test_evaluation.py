@@ -153,7 +153,7 @@ def test_kear_evaluate_output_is_optional_and_kept_on_errors(
     out.write_text("an earlier run\n")
     # a file kear did not write is not replaced, as with kear predict
     assert main([*args, "--input", str(sample_knowledge), "--output", str(out)]) == 1
-    assert "exists and kear has no record of writing it; give --overwrite" in capsys.readouterr().err
+    assert "exists and kear did not write it; give --overwrite" in capsys.readouterr().err
     # raw records, and a model whose settings name no index: one line, and the earlier file stays whole
     raw = ["--input", str(sample_file("questions.jsonl")), "--output", str(out), "--overwrite"]
     assert main([*args, *raw]) == 1

@@ -14,7 +14,6 @@ counts the cases by subcommand: ``python -m pytest tests/test_hostile.py -q``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 from collections import Counter
@@ -26,6 +25,8 @@ import pytest
 
 from kear.cli import main
 from retrieval.data import sample_file
+from retrieval.records import read_records, write_records
+from tests.conftest import snapshot
 
 SAMPLE = {name: sample_file(name).read_bytes() for name in ("questions.jsonl", "train.jsonl")}
 SAMPLE["conceptnet-assertions.csv"] = sample_file("conceptnet-assertions.csv").read_bytes()
@@ -267,7 +268,7 @@ error(
     "index",
     "wiktionary output is the dump",
     [*WIKT, "k.jsonl", "--output", "k.jsonl"],
-    "is not a folder",
+    "is also an input",
     "k.jsonl",
     files={"k.jsonl": KAIKKI},
 )
@@ -329,7 +330,7 @@ def bad_config(name: str, text: str | bytes, message: str, where: str = "c.yaml"
 
 def good_retrieve(name: str, extra: list[str], check: Callable[[Path], None], files: Files) -> None:
     """``kear retrieve`` of in.jsonl with ``extra`` arguments, which succeeds: ``check`` holds for out.jsonl."""
-    ok("retrieve", name, retrieve("in.jsonl", *extra), check, "out.jsonl", files=files)
+    ok("retrieve", name, retrieve("in.jsonl", *extra), check, "out.jsonl", ".out.jsonl.kear.json", files=files)
 
 
 error("retrieve", "input missing", retrieve("absent.jsonl"), "no such file", "absent.jsonl")
@@ -507,7 +508,13 @@ good_retrieve(
     "output replaces an earlier output",
     [],
     has_lines("out.jsonl", 12, "not replaced"),
-    {**QUESTIONS_FILE, "out.jsonl": "old\n"},
+    {**QUESTIONS_FILE, "out.jsonl": lambda path, places: write_records(path, read_records(sample_file("train.jsonl")))},
+)
+good_retrieve(
+    "a user's file replaced with --overwrite",
+    ["--overwrite"],
+    has_lines("out.jsonl", 12, "not replaced"),
+    {**QUESTIONS_FILE, "out.jsonl": "my notes\n"},
 )
 good_retrieve(
     "duplicate ids skipped with --skip-invalid",
@@ -729,7 +736,7 @@ bad_predict("output is /dev/null", model_run("predict", output="/dev/null"), "is
 bad_predict(
     "output is an unrelated file",
     model_run("predict"),
-    "kear has no record of writing it",
+    "kear did not write it",
     "out.jsonl",
     {"out.jsonl": "first line\nlast line without newline"},
 )
@@ -865,7 +872,7 @@ error(
     "mine",
     files={"mine/essay.txt": "keep"},
 )
-error("push", "dry run into the model folder", [*PUSH[:4], "{model}"], "holds files kear did not write", None)
+error("push", "dry run into the model folder", [*PUSH[:4], "{model}"], "is also an input", None)
 error("push", "a repository id of three parts", ["push", "{model}", "a/b/c"], r"repository id|repo id|a/b/c", None)
 error("push", "offline, for real", ["push", "{model}", "someone/kear-x"], "cannot push to the Hub", None)
 ok(
@@ -1051,35 +1058,150 @@ error(
 )
 
 
+# ----------------------------------------------------------------------------- the last silent cases (issue 28)
+
+EDGE = b"/a/x\t/r/AtLocation\t/c/en/milk\t/c/en/fridge\t"
+bad_dump(INDEX, "a weight that is NaN", "dump.csv", CSV + EDGE + b'{"weight": "NaN"}\n', "not a finite number", 67)
+bad_dump(INDEX, "an infinite weight", "dump.csv", CSV + EDGE + b'{"weight": "-Infinity"}\n', "not a finite number", 67)
+WORDNET_HEADER = "  1 This software and database is being provided to you, the LICENSEE, by Princeton University\n"
+error(
+    "index",
+    "a WordNet synset count below zero",
+    ["index", "wordnet", "wn", "--output", "out"],
+    "synset count -1 does not fit the line",
+    "wn/index.noun:2",
+    files={"wn/index.noun": WORDNET_HEADER + "dog n -1 0 1 0 00001740\n", "wn/data.noun": ""},
+)
+error(
+    "index",
+    "an empty WordNet index.noun",
+    ["index", "wordnet", "wn", "--output", "out"],
+    "holds no lemmas",
+    "wn/index.noun",
+    files={"wn/index.noun": WORDNET_HEADER, "wn/data.noun": ""},
+)
+bad_dump(
+    WIKT,
+    "glosses that are an object",
+    "k.jsonl",
+    lines({"word": "milk", "lang": "English", "lang_code": "en", "pos": "noun", "senses": [{"glosses": {"a": "b"}}]}),
+    "'glosses' must be a list",
+    1,
+)
+bad_records("an empty choice in list form", lines(with_choices(["", "fridge", "cow"])), "non-empty", 1)
+for kind, shared, dump in ((INDEX, "conceptnet", "dump.csv"), (WIKT, "dictionary", "k.jsonl")):
+    error(
+        "index",
+        f"an empty dump over an index ({kind[1]})",
+        [*kind, dump, "--output", "out"],
+        "holds no English",
+        dump,
+        files={dump: "", "out": lambda path, places, shared=shared: copy_folder(shared, path, places)},
+    )
+good_index(
+    INDEX,
+    "an empty dump over an index, with --overwrite",
+    "dump.csv",
+    {"dump.csv": "", "out": lambda path, places: copy_folder("conceptnet", path, places)},
+    "--overwrite",
+)
+ok(
+    "retrieve",
+    "a user's file named like a temporary file stays",
+    retrieve("in.jsonl"),
+    has_lines("out.jsonl", 12, "not written"),
+    "out.jsonl",
+    ".out.jsonl.kear.json",
+    files={**QUESTIONS_FILE, ".out.jsonl.mine.tmp": "mine", ".out.jsonl.kear-mine.tmp/notes": "mine too"},
+)
+for command in ("retrieve", "ensemble", "evaluate"):
+    argv = {
+        "retrieve": retrieve("in.jsonl", output="notes.jsonl"),
+        "ensemble": [*ENSEMBLE[:-1], "notes.jsonl"],
+        "evaluate": model_run("evaluate", output="notes.jsonl"),
+    }[command]
+    inputs = {"ensemble": members(PRED), "evaluate": KNOWLEDGE}.get(command, QUESTIONS_FILE)
+    error(
+        command,
+        "output is a user's file",
+        argv,
+        "exists and kear did not write it",
+        "notes.jsonl",
+        files={**inputs, "notes.jsonl": "my notes\n"},
+    )
+
+
+def inconsistent_record(path: Path, places: dict[str, str]) -> None:
+    """A finished ``kear predict`` whose record beside the output says fewer records, of another digest."""
+    finished_predict(path, places)
+    record = path.parent / ".out.jsonl.kear.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "records": 5, "digest": "0" * 40}))
+
+
+bad_predict(
+    "an inconsistent record beside a finished output",
+    model_run("predict"),
+    "changed since they were predicted",
+    "out.jsonl",
+    {"first run": inconsistent_record},
+)
+bad_predict("--majority-relation below zero", model_run("predict", "--majority-relation", "-1"), "at least 0")
+bad_evaluate("--majority-relation below zero", model_run("evaluate", "--majority-relation", "-1"), "at least 0")
+bad_train("lora.target_modules no module has", ["lora.enabled=true", "lora.target_modules=[nope]"], "target_modules")
+
+
+def study(path: Path, places: dict[str, str], **settings: object) -> None:
+    """A one-condition study of the sample (study.yaml), one step a run."""
+    recipe = {"model": {"name_or_path": places["encoder"]}, "inputs": {"max_length": 48, "knowledge": []}}
+    recipe["retrieval"] = {"conceptnet": {"index": places["conceptnet"]}, "sources": ["conceptnet"]}
+    (path.parent / "recipe.yaml").write_text(json.dumps({**recipe, "training": {"max_steps": 1, "batch_size": 4}}))
+    values = {"data": {"records": "dev.json", "folds": 2}, "recipe": "recipe.yaml", "conditions": {"plain": {}}}
+    path.write_text(json.dumps({**values, "output_dir": "study", **settings}))
+
+
+STUDY = {"dev.json": json.dumps([json.loads(line) for line in SAMPLE["questions.jsonl"].splitlines()])}
+error(
+    "ablate",
+    "protocol.json that is not JSON",
+    ["ablate", "--config", "study.yaml"],
+    "not a study's protocol",
+    "study/protocol.json",
+    files={**STUDY, "study.yaml": study, "study/protocol.json": "{oops"},
+)
+error(
+    "ablate",
+    "the report is the study's records",
+    ["ablate", "--config", "study.yaml", "report=dev.json"],
+    "is also an input",
+    "dev.json",
+    files={**STUDY, "study.yaml": study},
+)
+error(
+    "ablate",
+    "the report's JSON would be the study's records",
+    ["ablate", "--config", "study.yaml", "report=dev.md"],
+    "is also an input",
+    "dev.json",
+    files={**STUDY, "study.yaml": study},
+)
+error(
+    "ablate",
+    "an output_dir of a user's files",
+    ["ablate", "--config", "study.yaml", "output_dir=mine"],
+    "holds files kear did not write",
+    "mine",
+    files={**STUDY, "study.yaml": study, "mine/report.md": "my report"},
+)
+
+
 # -------------------------------------------------------------------------------------------------- the runs
 
 
 def test_the_corpus_covers_every_subcommand_and_is_large() -> None:
     counts = Counter(case.command for case in CASES)
-    assert set(counts) == {"index", "retrieve", "train", "evaluate", "predict", "ensemble", "push", "demo"}
+    assert set(counts) == {"index", "retrieve", "train", "evaluate", "predict", "ensemble", "push", "demo", "ablate"}
     assert len(CASES) >= 150, len(CASES)
     assert len({case.id for case in CASES}) == len(CASES)
-
-
-def snapshot(*folders: Path) -> dict[str, str]:
-    out = {}
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-@pytest.fixture(scope="module")
-def places(trained_model, tiny_deberta, sample_indexes, sample_knowledge) -> dict[str, str]:
-    return {
-        "model": str(trained_model),
-        "encoder": str(tiny_deberta),
-        "conceptnet": str(sample_indexes["conceptnet"]),
-        "dictionary": str(sample_indexes["dictionary"]),
-        "sample": str(sample_file("questions.jsonl").parent),
-        "knowledge": str(sample_knowledge),
-    }
 
 
 def _make(folder: Path, files: dict, places: dict[str, str]) -> None:

@@ -150,5 +150,5 @@ def test_a_dry_run_replaces_only_an_upload_folder(trained_model: Path, dry_run: 
     assert [p.name for p in mine.iterdir()] == ["notes.md"]
     before = sorted(p.name for p in trained_model.iterdir())
     assert main(["push", str(trained_model), "someone/x", "--dry-run", str(trained_model), "-q"]) == 1
-    assert "holds files kear did not write" in capsys.readouterr().err
+    assert "is also an input" in capsys.readouterr().err
     assert sorted(p.name for p in trained_model.iterdir()) == before

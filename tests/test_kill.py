@@ -134,7 +134,7 @@ def test_kill_retrieve_then_rerun(sample_indexes: dict[str, Path], tmp_path: Pat
         assert not (work / "out.jsonl").exists(), name  # an atomic output: nothing, or all of it
     run(command, work)
     assert (work / "out.jsonl").read_bytes() == (whole / "out.jsonl").read_bytes()
-    assert sorted(p.name for p in work.iterdir()) == ["cache", "out.jsonl"]
+    assert sorted(p.name for p in work.iterdir()) == [".out.jsonl.kear.json", "cache", "out.jsonl"]
 
 
 def test_kill_an_ingest_while_it_reads_then_rerun(tmp_path: Path) -> None:

@@ -186,7 +186,7 @@ def test_an_output_kear_did_not_write_for_this_run_is_left_alone(trained_model, 
     notes = tmp_path / "notes.txt"
     notes.write_text("first line\nlast line without a newline")  # once, predict cut this last line off
     before = digest(notes)
-    with pytest.raises(KearError, match=r"notes\.txt: exists and kear has no record of writing it; give --overwrite"):
+    with pytest.raises(KearError, match=r"notes\.txt: exists and kear did not write it; give --overwrite"):
         predict_file(trained_model, sample_knowledge, notes, progress=False)
     assert digest(notes) == before
     # another input, another model: neither appends to the other's predictions
@@ -223,7 +223,7 @@ def test_a_failed_start_leaves_no_output(trained_model, tmp_path) -> None:
 
 
 def test_a_second_writer_of_one_output_fails_at_once(trained_model, sample_knowledge, tmp_path, capsys) -> None:
-    from retrieval.io import output_lock
+    from retrieval.outputs import output_lock
 
     out = tmp_path / "out.jsonl"
     predict_file(trained_model, sample_knowledge, out, chunk=4, progress=False)

@@ -300,15 +300,16 @@ def test_an_output_dir_kear_did_not_write_is_refused(tiny_deberta, sample_knowle
 
 
 def test_one_run_at_a_time_per_output_dir_and_leftovers_go(tiny_deberta, sample_knowledge, tmp_path, capsys) -> None:
-    from retrieval.io import output_lock
+    from retrieval.outputs import TEMPORARY_MARK, output_lock
 
     run = tmp_path / "run"
     base = settings(tiny_deberta, sample_knowledge, run, "training.max_steps=1")
     with output_lock(run):
         assert main(["train", *base]) == 1
     assert "another kear run is writing it" in capsys.readouterr().err
-    (run / ".best.tmp").mkdir(parents=True)  # what a run killed while saving left
-    (run / ".checkpoint-7.tmp").mkdir()
+    for name in (".best.kear.tmp", ".checkpoint-7.kear.tmp"):  # what a run killed while saving left
+        (run / name).mkdir(parents=True)
+        (run / name / TEMPORARY_MARK).write_bytes(b"")
     (run / "train_config.yaml").write_text("{}")
     assert main(["train", *base]) == 0
     assert sorted(p.name for p in run.iterdir()) == sorted(

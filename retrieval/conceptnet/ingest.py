@@ -34,7 +34,8 @@ import orjson
 from tqdm.auto import tqdm
 
 from ..errors import DataError, ErrorPolicy
-from ..io import atomic_path, is_index_folder, open_binary
+from ..io import open_binary
+from ..outputs import atomic_path, check_not_emptied, is_index_folder
 from .index import FORMAT_VERSION, write_index
 
 logger = logging.getLogger(__name__)
@@ -264,6 +265,8 @@ class _Scanner:
         keep = np.arange(kept)
         if len(slow):
             keep, lengths, texts = self._slow_infos(buffer, rows, slow, weights, lengths, texts, errors)
+        if not np.isfinite(weights[keep]).all():  # "NaN", "Infinity": no weight an edge can be ranked by
+            keep, texts = _finite_only(rows, keep, weights, lengths, texts, errors)
         if errors:  # the earliest first, as one reading line by line would meet them
             errors.sort()
             for line, reason in errors:
@@ -326,6 +329,21 @@ class _Scanner:
         return keep, lengths, b"".join(pieces)
 
 
+def _finite_only(
+    rows: np.ndarray, keep: np.ndarray, weights: np.ndarray, lengths: np.ndarray, texts: bytes, errors: list
+) -> tuple[np.ndarray, bytes]:
+    """The kept rows whose weight is a finite number, and their texts; the others noted as errors."""
+    finite = np.isfinite(weights[keep])
+    ends = np.cumsum(lengths[keep]).tolist()
+    pieces = []
+    for row, end, length, good in zip(keep.tolist(), ends, lengths[keep].tolist(), finite.tolist()):
+        if good:
+            pieces.append(texts[end - length : end])
+        else:
+            errors.append((int(rows[row, 5]), f"weight {weights[row]} is not a finite number"))
+    return keep[finite], b"".join(pieces)
+
+
 def _wrong_lines(block: bytes) -> list[tuple[int, str]]:
     """Every line of a block that is not five columns (and not blank): (line in the block, what is wrong)."""
     found = []
@@ -371,6 +389,7 @@ def ingest_conceptnet(
     block_size: int = _BLOCK,
     workers: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> IngestReport:
     """Build a ConceptNet index folder from an assertion dump (``.csv`` or ``.csv.gz``).
 
@@ -382,6 +401,7 @@ def ingest_conceptnet(
         workers: 2 (a thread inflates the dump while this one scans it) or 1 (this thread does both in turn);
             default: 2 on a machine with more than one core.
         progress: show a progress bar.
+        overwrite: replace whatever ``output`` holds (an existing index even by an empty one; never the dump).
     """
     dump = Path(dump)
     policy = policy or ErrorPolicy()
@@ -390,7 +410,8 @@ def ingest_conceptnet(
     if workers is None:
         workers = 2 if (os.cpu_count() or 1) > 1 else 1
     started = time.perf_counter()
-    with atomic_path(output, folder=True, inputs=[dump], owned=lambda f: is_index_folder(f, "conceptnet")) as folder:
+    owned = lambda f: is_index_folder(f, "conceptnet")  # noqa: E731  (an existing ConceptNet index is replaced)
+    with atomic_path(output, folder=True, overwrite=overwrite, inputs=[dump], owned=owned) as folder:
         folder.mkdir()
         with open(folder / "surfaces.bin", "wb") as surfaces:
             scanner = _read(dump, block_size, policy, workers, progress, surfaces)
@@ -423,6 +444,7 @@ def ingest_conceptnet(
                 "skipped_rows": report.skipped_rows,
             },
         )
+        check_not_emptied(output, dump, "English edges", counts[0], overwrite)
     report.edges, report.concepts, report.relations, report.relation_counts = counts
     finished = time.perf_counter()
     report.phases = {"reading": reading - started, "writing": finished - reading}

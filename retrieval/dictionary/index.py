@@ -88,7 +88,7 @@ def _entry_ok(entry: Any) -> bool:
 
 
 class DictionaryWriter:
-    """Collects entries and writes an index folder (use inside :func:`retrieval.io.atomic_path`).
+    """Collects entries and writes an index folder (use inside :func:`retrieval.outputs.atomic_path`).
 
     A failed write (a full disk) is a :class:`KearError` naming ``name``, not the temporary folder.
 

@@ -20,7 +20,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..errors import DataError, ErrorPolicy, KearError
-from ..io import atomic_path, iter_json_lines
+from ..io import iter_json_lines
+from ..outputs import atomic_path, check_not_emptied
 from .index import DictionaryWriter, is_dictionary_index
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ def wiktionary_entry(obj: Any) -> tuple[str, dict[str, Any]] | None:
         if not isinstance(sense, dict):
             raise ValueError("each sense must be an object")
         glosses = sense.get("glosses")
+        if glosses is not None and not isinstance(glosses, list):
+            raise ValueError(f"field 'glosses' must be a list of texts, not {type(glosses).__name__}")
         item = {
             "gloss": glosses[0] if isinstance(glosses, list) and glosses and isinstance(glosses[0], str) else None,
             "form_of": _link(sense.get("form_of")),
@@ -76,19 +79,25 @@ def wiktionary_entry(obj: Any) -> tuple[str, dict[str, Any]] | None:
 
 
 def ingest_wiktionary(
-    dump: str | Path, output: str | Path, *, policy: ErrorPolicy | None = None, progress: bool = True
+    dump: str | Path,
+    output: str | Path,
+    *,
+    policy: ErrorPolicy | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Build a dictionary index from a kaikki.org Wiktionary extract (``.jsonl`` or ``.jsonl.gz``).
 
     Entries spelled in lowercase come before capitalised ones of the same headword (``bank`` before ``Bank``).
-    Returns the index metadata (entries, headwords, skipped lines, seconds).
+    Returns the index metadata (entries, headwords, skipped lines, seconds). With ``overwrite``, whatever
+    ``output`` holds is replaced (an existing index even by an empty one; never the dump).
     """
     dump, policy = Path(dump), policy or ErrorPolicy()
     if not dump.is_file():
         raise DataError(dump, None, "no such file")
     started = time.perf_counter()
     other_languages = 0
-    with atomic_path(output, folder=True, inputs=[dump], owned=is_dictionary_index) as folder:
+    with atomic_path(output, folder=True, overwrite=overwrite, inputs=[dump], owned=is_dictionary_index) as folder:
         writer = DictionaryWriter(folder, "wiktionary", name=output)
         lines = iter_json_lines(dump, policy)
         for number, obj in tqdm(lines, desc="Wiktionary entries", unit=" entries", disable=not progress):
@@ -111,6 +120,7 @@ def ingest_wiktionary(
                 "seconds": round(time.perf_counter() - started, 2),
             }
         )
+        check_not_emptied(output, dump, "English entries", meta["entries"], overwrite)
     logger.debug("dictionary index %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     return meta
 
@@ -135,15 +145,18 @@ def _definition(data: bytes, offset: int, where: str) -> str | None:
     return definition or None
 
 
-def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def ingest_wordnet(
+    source: str | Path, output: str | Path, *, progress: bool = True, overwrite: bool = False
+) -> dict[str, Any]:
     """Build a dictionary index from WordNet's database files.
 
     Senses keep WordNet's order (most frequent first), nouns first, then verbs, adjectives and adverbs;
-    irregular forms from the ``*.exc`` lists become ``form_of`` links (``geese`` -> ``goose``).
+    irregular forms from the ``*.exc`` lists become ``form_of`` links (``geese`` -> ``goose``). With
+    ``overwrite``, whatever ``output`` holds is replaced (never the WordNet files).
     """
     folder = _wordnet_folder(Path(source))
     started = time.perf_counter()
-    with atomic_path(output, folder=True, inputs=[folder], owned=is_dictionary_index) as out:
+    with atomic_path(output, folder=True, overwrite=overwrite, inputs=[folder], owned=is_dictionary_index) as out:
         writer = DictionaryWriter(out, "wordnet", name=output)
         for pos, _ in tqdm(_WORDNET_POS, desc="WordNet parts of speech", disable=not progress):
             index_file, data_file = folder / f"index.{pos}", folder / f"data.{pos}"
@@ -152,6 +165,7 @@ def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = T
             if not data_file.is_file():
                 raise DataError(data_file, None, f"no such file (WordNet's {index_file.name} needs it)")
             data = data_file.read_bytes()
+            lemmas = 0
             with open(index_file, encoding="utf-8", errors="replace") as handle:
                 for number, line in enumerate(handle, start=1):
                     if line.startswith(" ") or not line.strip():
@@ -162,6 +176,10 @@ def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = T
                         offsets = [int(f) for f in fields[len(fields) - synsets :]]
                     except (IndexError, ValueError):
                         raise DataError(index_file, number, "malformed index line") from None
+                    # lemma, pos, synset count, pointer count, sense count, tagged count, then the offsets
+                    if not 1 <= synsets <= len(fields) - 6:
+                        raise DataError(index_file, number, f"synset count {synsets} does not fit the line")
+                    lemmas += 1
                     senses = []
                     for offset in offsets:
                         gloss = _definition(data, offset, str(data_file))
@@ -171,6 +189,8 @@ def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = T
                         lemma.replace("_", " "),
                         {"word": lemma.replace("_", " "), "pos": pos, "senses": senses},
                     )
+            if not lemmas:
+                raise DataError(index_file, None, "holds no lemmas (a WordNet index file lists one per line)")
         for pos, _ in _WORDNET_POS:
             exceptions = folder / f"{pos}.exc"
             if not exceptions.is_file():
@@ -181,5 +201,6 @@ def ingest_wordnet(source: str | Path, output: str | Path, *, progress: bool = T
                     form, base = fields[0].replace("_", " "), fields[1].replace("_", " ")
                     writer.add(form, {"word": form, "pos": pos, "senses": [{"form_of": base}]}, rank=1)
         meta = writer.close({"source": os.path.abspath(folder), "seconds": round(time.perf_counter() - started, 2)})
+        check_not_emptied(output, folder, "lemmas", meta["entries"], overwrite)
     logger.debug("WordNet index %s: %d entries, %d headwords", output, meta["entries"], meta["headwords"])
     return meta

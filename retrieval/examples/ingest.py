@@ -14,7 +14,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..errors import DataError, ErrorPolicy
-from ..io import atomic_path, file_digest, is_index_folder
+from ..io import file_digest
+from ..outputs import atomic_path, is_index_folder
 from ..records import read_records
 from ..text import bm25_tokens, words
 from .config import ExamplesConfig
@@ -129,6 +130,7 @@ def index_examples(
     *,
     policy: ErrorPolicy | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Index training files for BM25 once (``kear index examples``): tokenised and scored, saved in a folder that
     ``examples.index`` names and that opens in a fraction of a second (:mod:`retrieval.examples.index`).
@@ -142,6 +144,7 @@ def index_examples(
         config: the BM25 settings (``k1``, ``b``, ``remove_stopwords``), kept in the index; default KEAR's.
         policy: what to do with invalid lines of the files (stop by default).
         progress: show a progress bar while reading.
+        overwrite: replace whatever ``output`` holds (never one of the corpora).
 
     Returns:
         The index's ``meta.json``: its documents, settings, corpora and build id.
@@ -149,7 +152,7 @@ def index_examples(
     config = config or ExamplesConfig()
     started = time.perf_counter()
     owned = lambda folder: is_index_folder(folder, KIND)  # noqa: E731  (an existing examples index is replaced)
-    with atomic_path(output, folder=True, inputs=corpora, owned=owned) as folder:
+    with atomic_path(output, folder=True, overwrite=overwrite, inputs=corpora, owned=owned) as folder:
         corpus = load_corpus(corpora, config.remove_stopwords, policy, progress)
         backend = BM25SBackend(corpus.tokens, config.k1, config.b)
         folder.mkdir()
