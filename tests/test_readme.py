@@ -80,7 +80,7 @@ def tiny_recipe(workspace: Path, encoder: Path) -> Path:
     recipe["model"]["name_or_path"] = str(encoder)
     recipe["inputs"]["max_length"] = 64
     recipe["training"].update(
-        epochs=2, batch_size=4, learning_rate=3e-3, mixed_precision="no", save_steps=None, logging_steps=2
+        epochs=1, batch_size=4, learning_rate=3e-3, mixed_precision="no", save_steps=None, logging_steps=2
     )
     path = workspace / "deberta-v3-large.tiny.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))

@@ -1,4 +1,5 @@
-"""Smoke test of the CommonsenseQA dev study: 2 folds, a few dozen questions, a few steps (skips without the data)."""
+"""Smoke test of the CommonsenseQA dev study: the first of 2 folds, a few dozen questions, a few steps (skips without
+the data)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "study_csqa_dev.py"
 
 
 @needs_reference
-def test_study_runs_on_two_folds(tmp_path: Path) -> None:
+def test_study_runs_the_first_of_two_folds(tmp_path: Path) -> None:
     report = tmp_path / "study.md"
     command = [
         sys.executable,
@@ -21,6 +22,7 @@ def test_study_runs_on_two_folds(tmp_path: Path) -> None:
         "--data",
         str(REFERENCE),
         "data.folds=2",
+        "data.run_folds=[0]",  # a study run in parts, as docs/results says: the report is written from what ran
         "data.max_records=30",
         "selection.learning_rates=[1e-4]",
         "every_condition.training.epochs=1",
@@ -45,7 +47,7 @@ def test_study_runs_on_two_folds(tmp_path: Path) -> None:
     assert "| direct-edge triples | 4512 | 4512 | 100.0% |" in text
     assert report.with_suffix(".png").stat().st_size > 1000
     summary = json.loads(report.with_suffix(".json").read_text())["summary"]
-    assert all(len(row["folds"]) == 2 and 0 <= row["mean"] <= 1 for row in summary.values())
+    assert all(len(row["folds"]) == 1 and 0 <= row["mean"] <= 1 for row in summary.values())
 
 
 def test_study_stops_cleanly_without_the_data(tmp_path: Path) -> None:
