@@ -45,8 +45,10 @@ def header(title: str, seconds: float | None = None) -> list[str]:
 
 
 def command_line() -> str:
-    """The command that runs this script as it was run, from the repository's root."""
-    return f"python scripts/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}".rstrip()
+    """The command that runs this script as it was run, from the repository's root; an absolute path (this
+    machine's) is written as a placeholder, ``PATH/TO/NAME``."""
+    args = [f"PATH/TO/{Path(arg).name}" if arg.startswith("/") else arg for arg in sys.argv[1:]]
+    return f"python scripts/{Path(sys.argv[0]).name} {shlex.join(args)}".rstrip()
 
 
 def write_report(path: Path, text: str) -> None:
