@@ -39,6 +39,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -268,7 +269,7 @@ def kear_tree(source: Path, root: Path, dump: Path) -> dict:
         commit = git(source, "rev-parse", "HEAD").strip()
     except subprocess.CalledProcessError:
         commit = "unknown"
-    return {"commit": commit, "source": str(source)}
+    return {"commit": commit, "source": "microsoft/KEAR"}  # the commit says which; the local path is this machine's
 
 
 def run_kear(source: Path, work: Path, dump: Path) -> dict:
@@ -945,7 +946,8 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="rounds of inflating alone and ingesting")
     parser.add_argument("--scaling", action="store_true", help="measure the ingest at 1/8, 1/4, 1/2 and 1 of --rows")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/kear-bench"), help="where data and indexes go")
+    workdir = Path(tempfile.gettempdir()) / "kear-bench"
+    parser.add_argument("--workdir", type=Path, default=workdir, help="where data and indexes go")
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks/retrieval.md"), help="Markdown out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
@@ -956,7 +958,9 @@ def main() -> None:
         return
     if args.kear is not None and not args.kear.exists():
         raise SystemExit(f"bench: --kear {args.kear}: no such folder (fetch github:microsoft/KEAR and give its path)")
-    command = ("python scripts/bench_retrieval.py " + shlex.join(sys.argv[1:])).strip()
+    from _common import command_line
+
+    command = command_line()
     results = previous(args.report)
     if args.scaling:
         results["scaling"] = scaling(args, command)

@@ -13,7 +13,7 @@ This script builds the indexes the study reads (once, into ``OUTPUT_DIR/indexes`
     python scripts/study_csqa_dev.py                                   # the whole study (resumable)
     python scripts/study_csqa_dev.py data.run_folds=[0,1]              # two folds now, the rest later
     python scripts/study_csqa_dev.py data.folds=2 data.max_records=30 selection.learning_rates=[1e-4] \\
-        every_condition.training.epochs=1 output_dir=/tmp/smoke report=/tmp/smoke.md       # a smoke run
+        every_condition.training.epochs=1 output_dir=runs/smoke report=runs/smoke.md       # a smoke run
 """
 
 from __future__ import annotations
