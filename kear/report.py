@@ -197,15 +197,15 @@ def write_report(
     other."""
     from .ablate import protocol, report_path
 
-    path = report_path(study)
+    path, data, figure = report_files(report_path(study))
     table = summary(cells, list(study.conditions), study.baseline)
     # checked before the study ran (kear.ablate.check_study_outputs); kear's own reports from then on
     with atomic_path(path, kind=REPORT, overwrite=True) as target:
         target.write_text(markdown(study, table, command, appendix), encoding="utf-8")
     # the protocol lets a later run of the same study go on from these cells (kear.ablate.finished_cells)
     everything = {"summary": table, "protocol": protocol(study), "cells": [cells[key] for key in sorted(cells)]}
-    with atomic_path(path.with_suffix(".json"), kind=REPORT, overwrite=True) as target:
+    with atomic_path(data, kind=REPORT, overwrite=True) as target:
         target.write_text(json.dumps(everything, indent=1), encoding="utf-8")
-    chart(table, path.with_suffix(".png"))
+    chart(table, figure)
     logger.info("report: %s", path)
     return path

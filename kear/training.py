@@ -514,8 +514,9 @@ def check_output_dir(config: TrainConfig, overwrite: bool = False) -> None:
                 )
     # the output rule (retrieval.outputs); the run writes among the folder's files, never over it: what it reads may
     # lie in it (but for best/ and checkpoint/, above), not around it
-    inside = [s for s in reads if s and Path(s).exists() and Path(s).resolve().parents.count(output.resolve())]
-    around = [s for s in reads if s not in inside]
+    here = output.resolve()
+    local = [Path(s).resolve() for s in reads if s and Path(s).exists()]
+    around = [where for where in local if where == here or not where.is_relative_to(here)]
     try:
         check_output(output, around, folder=True, overwrite=overwrite, owned=lambda folder: saved.is_file())
     except KearError as error:

@@ -133,21 +133,16 @@ WRITERS = [
         {"train.jsonl": QUESTIONS},
         "{encoder}",
     ),
-    Writer(
-        "evaluate",
-        lambda out: ["evaluate", "--model", "{model}", "--input", "in.jsonl", "--output", out],
-        False,
-        "in.jsonl",
-        {"in.jsonl": _copy("knowledge")},
-        "{model}",
-    ),
-    Writer(
-        "predict",
-        lambda out: ["predict", "--model", "{model}", "--input", "in.jsonl", "--output", out],
-        False,
-        "in.jsonl",
-        {"in.jsonl": _copy("knowledge")},
-        "{model}",
+    *(
+        Writer(
+            command,
+            lambda out, command=command: [command, "--model", "{model}", "--input", "in.jsonl", "--output", out],
+            False,
+            "in.jsonl",
+            {"in.jsonl": _copy("knowledge")},
+            "{model}",
+        )
+        for command in ("evaluate", "predict")
     ),
     Writer(
         "ensemble",
