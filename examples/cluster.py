@@ -3,7 +3,7 @@
 
     pip install 'kear[cluster]'
     python examples/cluster.py --output-dir cluster-run                      # the bundled sample, 2 workers
-    python examples/cluster.py --config configs/retrieval/csqa.yaml --input data/csqa/dev_rand_split.jsonl \\
+    python examples/cluster.py --config "$(kear recipe path retrieval/csqa)" --input data/csqa/dev_rand_split.jsonl \\
         --model runs/seed1/best --workers 4 --output-dir cluster-run
 
 It starts a local Ray cluster (``ray.init``), then runs kear's two file commands on it as ``kear retrieve

@@ -41,6 +41,7 @@ from retrieval.settings import check_choice, check_int, check_number, check_text
 
 from .budget import SegmentSurvival
 from .config import TrainConfig
+from .recipes import settings_file
 from .rules import RuleConfig
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _merged(*layers: dict[str, Any]) -> dict[str, Any]:
 def condition_config(study: StudyConfig, name: str) -> TrainConfig:
     """The training settings of one condition: the recipe with the condition's changes (checked as ``kear train``
     checks them, errors naming ``conditions.NAME``)."""
-    recipe, _ = read_settings_file(study.recipe) if study.recipe else ({}, {})
+    recipe, _ = read_settings_file(settings_file(study.recipe, "recipe")) if study.recipe else ({}, {})
     changes = {k: v for k, v in study.conditions[name].items() if k not in ("kind", "knowledge")}
     try:
         return load_settings(TrainConfig, values=_merged(recipe or {}, study.every_condition, changes))
@@ -350,7 +351,7 @@ def protocol(study: StudyConfig) -> dict:
         "seed": data.seed,
         "max_records": data.max_records,
         "selection": asdict(study.selection),
-        "recipe": read_settings_file(study.recipe)[0] if study.recipe else None,
+        "recipe": read_settings_file(settings_file(study.recipe, "recipe"))[0] if study.recipe else None,
         "every condition": study.every_condition,
         "rule_threshold": study.rule_threshold,
     }
@@ -455,7 +456,8 @@ def check_study_outputs(study: StudyConfig, overwrite: bool = False) -> None:
 
     folder = Path(study.output_dir)
     data = study.data
-    reads = [data.records, data.train, data.dev, study.recipe, folder / "cells.jsonl", folder / "protocol.json"]
+    recipe = study.recipe and settings_file(study.recipe, "recipe")  # a file, or a recipe kear ships
+    reads = [data.records, data.train, data.dev, recipe, folder / "cells.jsonl", folder / "protocol.json"]
     check_output(folder, reads[:4], folder=True, overwrite=overwrite, owned=lambda f: (f / "protocol.json").is_file())
     kept = _kept_report(study)
     for path in report_files(report_path(study)):

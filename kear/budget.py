@@ -12,12 +12,21 @@ of the input:
 
 With neither set, inputs are exactly KEAR's. In every case the question is cut (from its start, so the choice
 at its end stays) only when no knowledge is left.
+
+What the budget cost is counted by :class:`SegmentSurvival` (passed to :func:`kear.inputs.encode_records`) and
+told by :func:`report_truncation`: ``kear train`` and ``kear evaluate`` log it for their data.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+# a segment cut in more than this share of the choices that have it (in percent) gets a warning
+CUT_WARNING_PERCENT = 5
 
 Piece = tuple[str, list[int]]  # a segment's name and the token ids of one of its texts
 _Indexed = tuple[int, str, list[int]]  # a piece with its place in the input
@@ -123,3 +132,30 @@ class SegmentSurvival:
     def shares(self) -> dict[str, float]:
         """The share of choices, among those that had the segment, where it survived whole."""
         return {name: self.whole[name] / count for name, count in self.present.items()}
+
+
+def report_truncation(survival: SegmentSurvival, what: str) -> None:
+    """Log the share of choices in which each knowledge segment survived the token budget whole, and warn when one
+    was cut in more than :data:`CUT_WARNING_PERCENT` percent of the choices that have it, naming the settings that
+    give it room. Nothing is logged when no input had knowledge.
+
+    Args:
+        survival: the counts, filled by :func:`kear.inputs.encode_records` (its ``survival`` argument).
+        what: the data they are of, as the messages name it (``training data``, ``dev data``).
+    """
+    if not survival.present:
+        return
+    kept = ", ".join(f"{name} {share:.1%}" for name, share in survival.shares().items())
+    logger.info("%s: knowledge segments kept whole, in the share of choices that have them: %s", what, kept)
+    cut = {
+        name: (count - survival.whole[name]) / count
+        for name, count in survival.present.items()
+        if (count - survival.whole[name]) * 100 > CUT_WARNING_PERCENT * count
+    }
+    if cut:
+        logger.warning(
+            "%s: the token budget cuts %s; raise inputs.max_length, or give the segments that matter room with "
+            "inputs.segment_caps (cap the long ones) or inputs.truncation (the order segments are cut in)",
+            what,
+            ", ".join(f"{name} in {share:.1%} of choices" for name, share in cut.items()),
+        )

@@ -2,7 +2,9 @@
 
 A checkpoint folder holds what a resumed run needs to continue exactly where the interrupted one was:
 
-* ``model.safetensors``: the model's weights;
+* ``model.safetensors``: the model's weights, with (from a training run) ``config.json`` and the tokenizer's files,
+  so that the folder is also a model folder that ``kear.load_model`` and ``kear predict`` read; with LoRA, the
+  adapters merged in, and ``adapter/`` holding them apart (peft's format), from which a resume takes them back;
 * ``optimizer.safetensors`` + ``optimizer.json``: the optimizer's state (tensors, and everything else); under
   DeepSpeed or FSDP, where every process holds a part of it, ``optimizer-<rank>.safetensors`` + ``.json``;
 * ``scheduler.json``: the learning-rate schedule's position;
@@ -15,7 +17,8 @@ safetensors, and a JSON skeleton that points to them.
 This module owns that layout: :func:`save_checkpoint` writes a whole checkpoint, :func:`load_checkpoint` reads it
 back, and :func:`iterate_restoring_rng` puts the random generators back at the batch where they were saved. A
 folder is never changed in place: a new one is written beside it and swapped in (:func:`staged_folder`), so that a
-run killed at any moment leaves the previous checkpoint whole.
+run killed at any moment leaves the previous checkpoint whole. The folder replaced may be kept, renamed after its
+step (``checkpoint-<step>``), rather than removed (:func:`prune_checkpoints` then keeps the latest few).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
@@ -40,6 +44,8 @@ from safetensors.torch import save_model as save_weights
 
 from retrieval.errors import ConfigError
 from retrieval.outputs import TEMPORARY_MARK, glob_escape, swap_in
+
+from .adapters import ADAPTER, has_adapters, load_adapter, save_adapter
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -172,11 +178,22 @@ def iterate_restoring_rng(loader: Iterable[T], rng: dict[str, Any] | None, mid_e
 # ------------------------------------------------------------------------------------- folder swaps
 
 
-def replace_folder(new: Path, target: Path) -> None:
-    """Put a complete folder in place of ``target`` (the old one is removed only once the new one is there)."""
+def replace_folder(new: Path, target: Path, keep_as: Path | None = None) -> None:
+    """Put a complete folder in place of ``target`` (the old one is removed only once the new one is there).
+
+    Args:
+        new: the complete folder.
+        target: the folder it replaces (it need not exist).
+        keep_as: where the old ``target`` goes instead of being removed (``None``: removed); a folder already
+            there is replaced. A writer killed between the swap and this rename loses that old folder, never
+            ``target``.
+    """
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     swap_in(new, target, old)
+    if keep_as is not None and old.is_dir():
+        shutil.rmtree(keep_as, ignore_errors=True)
+        os.replace(old, keep_as)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -186,7 +203,12 @@ def _no_wait() -> None:
 
 @contextlib.contextmanager
 def staged_folder(
-    target: Path, tag: str = "", *, main: bool = True, barrier: Callable[[], None] = _no_wait
+    target: Path,
+    tag: str = "",
+    *,
+    main: bool = True,
+    barrier: Callable[[], None] = _no_wait,
+    keep_as: Path | None = None,
 ) -> Iterator[Path]:
     """Yield an empty folder ``.<name><tag>.kear.tmp`` beside ``target`` (marked inside as kear's, see
     :mod:`retrieval.outputs`); when the block ends, swap it in for ``target``.
@@ -197,6 +219,7 @@ def staged_folder(
         main: whether this process creates and swaps the folder; the other processes only write into it.
         barrier: waits for every process, so that the folder exists before anyone writes, and everyone has
             written before it is swapped in (the default, for a single writer, waits for nobody).
+        keep_as: where the replaced ``target`` is kept (``None``: it is removed); see :func:`replace_folder`.
 
     A block that raises leaves ``target`` as it was, and the staging folder to :func:`remove_staged` (other
     processes may still be writing into it).
@@ -212,7 +235,7 @@ def staged_folder(
     barrier()
     if main:
         (staging / TEMPORARY_MARK).unlink(missing_ok=True)  # the mark stays out of the folder it becomes
-        replace_folder(staging, target)
+        replace_folder(staging, target, keep_as)
     barrier()
 
 
@@ -240,6 +263,32 @@ def has_checkpoint(folder: Path) -> bool:
     return (folder / TRAINER_STATE).is_file()
 
 
+def checkpoint_step(folder: Path) -> int:
+    """The optimizer step a checkpoint was written at (``folder``: one that :func:`has_checkpoint`)."""
+    return int(json.loads((folder / TRAINER_STATE).read_text())["global_step"])
+
+
+def kept_checkpoints(folder: Path) -> list[Path]:
+    """The earlier checkpoints kept beside ``folder`` as ``<name>-<step>``, oldest first (folders of other names,
+    or without a checkpoint inside, are not counted)."""
+    name = re.compile(rf"{re.escape(folder.name)}-(\d+)")
+    kept = [
+        (int(found.group(1)), path)
+        for path in folder.parent.glob(f"{glob_escape(folder.name)}-*")
+        if (found := name.fullmatch(path.name)) and path.is_dir() and not path.is_symlink() and has_checkpoint(path)
+    ]
+    return [path for _, path in sorted(kept)]
+
+
+def prune_checkpoints(folder: Path, keep: int | None) -> None:
+    """Remove the earlier checkpoints kept beside ``folder`` but the ``keep`` latest (``None``: keep them all)."""
+    if keep is None:
+        return
+    kept = kept_checkpoints(folder)
+    for path in kept[: max(0, len(kept) - keep)]:
+        shutil.rmtree(path)
+
+
 def is_sharded(accelerator: Accelerator) -> bool:
     """Whether weights or optimizer state are split across processes (DeepSpeed, FSDP)."""
     return accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
@@ -262,6 +311,9 @@ def save_checkpoint(
     model: torch.nn.Module,
     optimizer: Stateful,
     scheduler: Stateful,
+    *,
+    model_files: Callable[[Path], None] | None = None,
+    keep_previous: bool = False,
 ) -> None:
     """Write ``folder`` whole, from every process at once, swapping it in only when all have written their part.
 
@@ -270,13 +322,21 @@ def save_checkpoint(
         state: the trainer state (epoch, batches done, global step, best score, history), as JSON.
         accelerator: the run's accelerator: which process this is, and the barrier between processes.
         model, optimizer, scheduler: what ``accelerator.prepare`` returned.
+        model_files: writes the rest of a model folder into the folder it is given (the model's config and
+            tokenizer), on the main process, so that the checkpoint is also a model folder.
+        keep_previous: keep the checkpoint ``folder`` held before as ``<folder>-<its step>`` rather than remove it.
     """
     main = accelerator.is_main_process
     tag = f"-{state['global_step']}"
-    with staged_folder(folder, tag, main=main, barrier=accelerator.wait_for_everyone) as staging:
+    keep_as = None
+    if main and keep_previous and has_checkpoint(folder):
+        keep_as = folder.with_name(f"{folder.name}-{checkpoint_step(folder)}")
+    with staged_folder(folder, tag, main=main, barrier=accelerator.wait_for_everyone, keep_as=keep_as) as staging:
         save_tree(rng_state(), _rng_prefix(staging, accelerator))
         _save_model_and_optimizer(staging, accelerator, model, optimizer)
         if main:
+            if model_files is not None:
+                model_files(staging)
             # the schedule's lr_lambdas are functions: the schedule built from the settings brings them back
             scheduler_state = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
             (staging / SCHEDULER).write_text(json.dumps(scheduler_state))
@@ -286,10 +346,20 @@ def save_checkpoint(
 def _save_model_and_optimizer(
     staging: Path, accelerator: Accelerator, model: torch.nn.Module, optimizer: Stateful
 ) -> None:
-    """Write the weights (main process) and the optimizer state (main process, or each one's part if sharded)."""
+    """Write the weights (main process) and the optimizer state (main process, or each one's part if sharded).
+
+    LoRA adapters are written apart (``adapter/``) and merged into ``model.safetensors``, which then loads as a
+    whole model; under DeepSpeed and FSDP the weights are written as gathered, adapters unmerged.
+    """
     if not is_sharded(accelerator):
         if accelerator.is_main_process:
-            save_weights(accelerator.unwrap_model(model), str(staging / MODEL))
+            unwrapped = accelerator.unwrap_model(model)
+            if has_adapters(unwrapped):
+                from .modeling import merged_copy
+
+                save_adapter(unwrapped, staging / ADAPTER)
+                unwrapped = merged_copy(unwrapped)
+            save_weights(unwrapped, str(staging / MODEL))
             save_tree(optimizer.state_dict(), staging / OPTIMIZER)
         return
     # DeepSpeed and FSDP: every process takes part in gathering the weights; each keeps its optimizer state
@@ -320,7 +390,7 @@ def load_checkpoint(
     """
     state = json.loads((folder / TRAINER_STATE).read_text())
     try:
-        load_weights(accelerator.unwrap_model(model), str(folder / MODEL))
+        _load_model(folder, accelerator.unwrap_model(model))
     except RuntimeError as error:  # another model's checkpoint: say so instead of a state-dict dump
         raise ConfigError(
             f"{folder} holds a checkpoint of a different model ({str(error).splitlines()[-1].strip()[:120]}); "
@@ -334,3 +404,22 @@ def load_checkpoint(
     scheduler.load_state_dict(scheduler_state)
     rng = _rng_prefix(folder, accelerator)
     return state, load_tree(rng) if _has_tree(rng) else None
+
+
+def _load_model(folder: Path, model: torch.nn.Module) -> None:
+    """Put the checkpoint's weights into ``model`` (unwrapped); ``RuntimeError`` when they are another model's.
+
+    A checkpoint with ``adapter/`` holds the adapters apart and merged into ``model.safetensors``: a model with
+    adapters takes them from ``adapter/`` and the rest (head, scorer) from ``model.safetensors``; its encoder's own
+    weights are frozen, and already the pretrained encoder's. Any other checkpoint (those of older runs with
+    adapters, unmerged, included) loads whole.
+    """
+    if not ((folder / ADAPTER).is_dir() and has_adapters(model)):
+        load_weights(model, str(folder / MODEL))
+        return
+    outside = {k: v for k, v in load_file(str(folder / MODEL)).items() if not k.startswith("encoder.")}
+    result = model.load_state_dict(outside, strict=False)
+    missing = [key for key in result.missing_keys if not key.startswith("encoder.")]
+    if missing or result.unexpected_keys:
+        raise RuntimeError(f"its weights do not fit this model ({(missing or result.unexpected_keys)[0]})")
+    load_adapter(model, folder / ADAPTER)

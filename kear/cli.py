@@ -1,7 +1,8 @@
 """The ``kear`` command: one console script, one subcommand per job, each a thin layer over one library call.
 
-Settings come from a YAML file (``--config``) and ``key=value`` overrides; unknown keys are errors. Bad input
-is reported as one line naming the file and line, with a non-zero exit status, never as a traceback.
+Settings come from a YAML file or a recipe kear ships, by name (``--config train/tiny``; ``kear recipe list``), and
+``key=value`` overrides; unknown keys are errors; ``--print-config`` shows them all, resolved. Bad input is reported
+as one line naming the file and line, with a non-zero exit status, never as a traceback.
 """
 
 from __future__ import annotations
@@ -45,7 +46,27 @@ def non_negative(text: str) -> int:
 
 
 def _progress(args: argparse.Namespace) -> bool:
-    return not args.no_progress
+    """Whether to show progress bars: not with --no-progress, nor with -q (which says only what went wrong)."""
+    return not (args.no_progress or args.quiet)
+
+
+def _config(args: argparse.Namespace) -> Path | None:
+    """The settings file ``--config`` names: a file path, or a recipe kear ships by its name (a path wins)."""
+    if args.config is None:
+        return None
+    from .recipes import settings_file
+
+    return settings_file(args.config)
+
+
+def _print_config(settings: Any) -> int:
+    """``--print-config``: the settings as YAML, every default included, and nothing run."""
+    import yaml
+
+    from retrieval.settings import settings_dict
+
+    sys.stdout.write(yaml.safe_dump(settings_dict(settings), sort_keys=False))
+    return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -95,7 +116,7 @@ def _index_examples(args: argparse.Namespace, output: Path, policy: ErrorPolicy)
 
     if not args.dump:
         raise KearError("'kear index examples' needs the training files to index")
-    settings = load_settings(RetrievalConfig, args.config).examples
+    settings = load_settings(RetrievalConfig, _config(args)).examples
     progress = _progress(args)
     meta = index_examples(args.dump, output, settings, policy=policy, progress=progress, overwrite=args.overwrite)
     logger.info("wrote %s: %d documents from %d file(s)", output, meta["documents"], len(args.dump))
@@ -105,7 +126,9 @@ def _index_examples(args: argparse.Namespace, output: Path, policy: ErrorPolicy)
 def cmd_retrieve(args: argparse.Namespace) -> int:
     from retrieval import RetrievalConfig, load_settings, retrieve_file
 
-    config = load_settings(RetrievalConfig, args.config, args.overrides)
+    config = load_settings(RetrievalConfig, _config(args), args.overrides)
+    if args.print_config:
+        return _print_config(config)
     sources = None
     if args.sources is not None:  # "" or "kg,,kg" is a slip of the hand, not "all of them"
         sources = [name.strip() for name in args.sources.split(",")]
@@ -142,9 +165,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from retrieval import load_settings
 
     from .config import TrainConfig
-    from .training import train
 
-    config = load_settings(TrainConfig, args.config, args.overrides)
+    config = load_settings(TrainConfig, _config(args), args.overrides)
+    if args.print_config:
+        return _print_config(config)
+    from .training import train  # after the settings: a bad one is said before the heavy imports
+
     result = train(config, progress=_progress(args), overwrite=args.overwrite)
     best = "n/a" if result.best_accuracy is None else f"{result.best_accuracy:.4f} (epoch {result.best_epoch:g})"
     logger.info(
@@ -179,17 +205,26 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
     from .ablate import StudyConfig, ablate
 
-    study = load_settings(StudyConfig, args.config, args.overrides)
+    study = load_settings(StudyConfig, _config(args), args.overrides)
+    if args.print_config:
+        return _print_config(study)
     command = shlex.join(["kear", "ablate", *(["--config", str(args.config)] if args.config else []), *args.overrides])
     cells = ablate(study, command, overwrite=args.overwrite)
     logger.info("%d cells finished; report in %s", len(cells), study.report or f"{study.output_dir}/report.md")
     return 0
 
 
-def _predict_file(args: argparse.Namespace, output: str | None, with_knowledge: bool | None) -> int:
+def _predict_file(
+    args: argparse.Namespace, output: str | None, with_knowledge: bool | None, results: Path | str | None = None
+) -> int:
     """What ``kear predict`` and ``kear evaluate`` (``with_knowledge`` ``None``) share: records through the model
-    into ``output``."""
+    into ``output``, and the results into ``results``."""
+    from .budget import SegmentSurvival, report_truncation
     from .prediction import predict_file
+
+    if args.log_inputs and output is None:
+        raise KearError("--log-inputs adds the encoder's inputs to the prediction lines: give --output too")
+    survival = SegmentSurvival() if with_knowledge is None else None  # kear evaluate says what its inputs lost
 
     report = predict_file(
         args.model,
@@ -205,11 +240,17 @@ def _predict_file(args: argparse.Namespace, output: str | None, with_knowledge: 
         rules=_rules(args),
         inference=args.inference,
         cluster=_cluster(args),
+        log_inputs=args.log_inputs,
+        results=results,
+        survival=survival,
     )
+    if survival is not None:
+        report_truncation(survival, f"evaluation data ({args.input})")
     processes = "1 process" if report.processes == 1 else f"{report.processes} processes"
     accuracy = _accuracy_text(report.accuracy)
     if with_knowledge is None:  # kear evaluate: the accuracy is what it reports; the lines are optional
         written = f" (lines in {output}, {report.resumed} from an earlier run)" if output is not None else ""
+        written += f"; results in {report.results}" if report.results is not None else ""
         logger.info("%d records by %s; accuracy %s%s", report.written + report.resumed, processes, accuracy, written)
     else:
         logger.info(
@@ -223,7 +264,9 @@ def _predict_file(args: argparse.Namespace, output: str | None, with_knowledge: 
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    return _predict_file(args, args.output, None)
+    from .prediction import results_beside
+
+    return _predict_file(args, args.output, None, args.results or results_beside(args.output))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -286,6 +329,8 @@ def cmd_push(args: argparse.Namespace) -> int:
         license=args.license,
         language=args.language,
         overwrite=args.overwrite,
+        knowledge=args.knowledge,
+        knowledge_repo=args.knowledge_repo,
     )
     logger.info("%s %s", "wrote the upload folder" if args.dry_run else "pushed to", where)
     return 0
@@ -303,9 +348,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_records(parser: argparse.ArgumentParser, what: str, overrides: str) -> None:
-    """Options of the commands that read records: where from, which split, what to do with bad ones."""
-    parser.add_argument("--input", required=True, help=what)
+def cmd_recipe_list(args: argparse.Namespace) -> int:
+    from .recipes import description, recipe_names
+
+    names = recipe_names()
+    width = max(map(len, names))
+    sys.stdout.write("".join(f"{name:<{width}}  {description(name)}".rstrip() + "\n" for name in names))
+    return 0
+
+
+def cmd_recipe_show(args: argparse.Namespace) -> int:
+    from .recipes import recipe_path
+
+    sys.stdout.write(recipe_path(args.name).read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_recipe_copy(args: argparse.Namespace) -> int:
+    from .recipes import copy_recipe
+
+    target = copy_recipe(args.name, args.folder, overwrite=args.overwrite)
+    logger.info("wrote %s: edit it, then give it as --config %s", target, target)
+    return 0
+
+
+def cmd_recipe_path(args: argparse.Namespace) -> int:
+    from .recipes import recipe_path
+
+    sys.stdout.write(f"{recipe_path(args.name)}\n")
+    return 0
+
+
+def _train_settings_help() -> str:
+    """``kear train --help``'s list of setting groups: :class:`kear.config.TrainConfig`'s fields, each with the
+    first line of its section's docstring, so that a new group shows up without a word here."""
+    import dataclasses
+    import typing
+
+    from .config import TrainConfig
+
+    sections = typing.get_type_hints(TrainConfig)
+    rows = []
+    for group in dataclasses.fields(TrainConfig):
+        what = (sections[group.name].__doc__ or "").strip().splitlines()
+        rows.append(f"  {group.name:<10} {what[0].rstrip('.') if what else ''}".rstrip())
+    return "\n".join(
+        [
+            "settings, by group (in the --config file, or as overrides: GROUP.KEY=VALUE, e.g. training.epochs=3):",
+            *rows,
+            "",
+            "every setting with its value: kear train --config RECIPE --print-config; what each one means: "
+            "docs/training.md",
+        ]
+    )
+
+
+def _add_records(parser: argparse.ArgumentParser, what: str, overrides: str, required: bool = True) -> None:
+    """Options of the commands that read records: where from, which split, what to do with bad ones.
+
+    Args:
+        parser: the command's parser.
+        what: the help of ``--input``.
+        overrides: the help of the ``KEY=VALUE`` arguments.
+        required: whether argparse requires ``--input`` (``False``: the command checks it, for ``--print-config``).
+    """
+    parser.add_argument("--input", required=required, help=what)
     parser.add_argument("--split", help="split to read from a dataset folder or Hub id (default validation)")
     parser.add_argument(
         "--skip-invalid", action="store_true", help="skip and count invalid records instead of stopping"
@@ -313,11 +420,42 @@ def _add_records(parser: argparse.ArgumentParser, what: str, overrides: str) -> 
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=overrides)
 
 
-def _command(commands: Any, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-    """A subcommand named as its function (``cmd_train`` is ``kear train``), which runs it."""
-    command = commands.add_parser(func.__name__.removeprefix("cmd_"), help=help)
+def _command(
+    commands: Any, func: Callable[[argparse.Namespace], int], help: str, **settings: Any
+) -> argparse.ArgumentParser:
+    """A subcommand named as its function (``cmd_train`` is ``kear train``) or as ``name``, which runs it.
+
+    Args:
+        commands: the subparsers to add it to.
+        func: the function that runs it.
+        help: what it does, in a line.
+        settings: ``name`` (default: the function's, without ``cmd_``) and the parser's other arguments
+            (``epilog_from``, ``formatter_class``).
+    """
+    name = settings.pop("name", None) or func.__name__.removeprefix("cmd_")
+    command = commands.add_parser(name, help=help, **settings)
     command.set_defaults(func=func)
     return command
+
+
+def _add_print_config(parser: argparse.ArgumentParser, needs: Sequence[str] = ()) -> None:
+    """``--print-config``, for the commands that take settings; ``needs``: the options required to run, which it
+    does without."""
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings as YAML (the file's, then the overrides, every default included) and run nothing",
+    )
+    parser.set_defaults(run_needs=list(needs))
+
+
+def _add_config(parser: argparse.ArgumentParser, what: str, example: str) -> None:
+    """``--config``: a settings file, or a recipe kear ships by its name (:mod:`kear.recipes`)."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE_OR_RECIPE",
+        help=f"{what}: a YAML file, or a recipe kear ships by name (kear recipe list), e.g. {example}",
+    )
 
 
 def _add_rules(parser: argparse.ArgumentParser) -> None:
@@ -379,10 +517,34 @@ def _add_overwrite(parser: Any, what: str = "replace an existing output kear did
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors in one line like every other error of kear (the usage is one --help away)."""
+    """argparse, with its errors in one line like every other error of kear (the usage is one --help away).
+
+    Args:
+        epilog_from: makes the help's epilog when the help is shown: it may import what parsing should not.
+        kwargs: argparse's own arguments.
+    """
+
+    def __init__(self, *args: Any, epilog_from: Callable[[], str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epilog_from = epilog_from
+
+    def format_help(self) -> str:
+        if self.epilog_from is not None:
+            self.epilog = self.epilog_from()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of the commands that run (``kear train``, ``kear recipe list``), below ``parser``."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):  # aliases name one parser twice
+                found += _leaves(command) or [command]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,27 +565,38 @@ def build_parser() -> argparse.ArgumentParser:
         "training files whose questions BM25 finds (examples)",
     )
     index.add_argument("--output", type=Path, help="index folder to write (default indexes/KIND)")
-    index.add_argument(
-        "--config", type=Path, help="examples: retrieval settings whose examples section gives k1, b, remove_stopwords"
+    _add_config(
+        index, "examples: retrieval settings whose examples section gives k1, b, remove_stopwords", "retrieval/csqa"
     )
     index.add_argument("--skip-invalid", action="store_true", help="skip and count malformed lines instead of stopping")
     _add_overwrite(index, "replace a folder that is not an index of this kind, or an index by an empty one")
 
     retrieve = _command(commands, cmd_retrieve, help="add knowledge fields to records")
-    retrieve.add_argument("--config", type=Path, help="retrieval settings (YAML), e.g. configs/retrieval/csqa.yaml")
+    _add_config(retrieve, "retrieval settings", "retrieval/csqa")
     _add_records(
-        retrieve, "records: JSONL/JSON file, Parquet, dataset folder, Hub id or -", "settings, e.g. examples.top_k=3"
+        retrieve,
+        "records: JSONL/JSON file, Parquet, dataset folder, Hub id or - (required to run)",
+        "settings, e.g. examples.top_k=3",
+        required=False,
     )
-    retrieve.add_argument("--output", required=True, help="JSONL file to write, or - for stdout")
+    retrieve.add_argument("--output", help="JSONL file to write, or - for stdout (required to run)")
+    _add_print_config(retrieve, ["--input", "--output"])
     retrieve.add_argument(
         "--sources", help="comma-separated sources to run: conceptnet,dictionary,examples (default: the config's)"
     )
     _add_overwrite(retrieve)
     _add_cluster(retrieve)
 
-    train = _command(commands, cmd_train, help="fine-tune a model (works under accelerate launch)")
-    train.add_argument("--config", type=Path, help="training recipe (YAML), e.g. configs/train/tiny.yaml")
+    train = _command(
+        commands,
+        cmd_train,
+        help="fine-tune a model (works under accelerate launch)",
+        epilog_from=_train_settings_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config(train, "training recipe", "train/tiny")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. training.epochs=3")
+    _add_print_config(train)
     _add_overwrite(train, "write the run into an output_dir that holds files kear did not write")
 
     evaluate = _command(commands, cmd_evaluate, help="score records with a trained model; accuracy and predictions")
@@ -434,7 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--output", help="prediction lines (JSONL), continued if this model wrote them from this input; - for stdout"
     )
+    evaluate.add_argument(
+        "--results",
+        metavar="FILE",
+        help="the results (JSON): accuracy with its 95%% Wilson interval, the counts, the model, the data's SHA-256, "
+        "the split and the settings that change the score. Default: beside --output, its suffix replaced by "
+        ".results.json (dev.jsonl: dev.results.json); none without either",
+    )
     evaluate.add_argument("--batch-size", type=positive, default=16, help="records per batch")
+    _add_log_inputs(evaluate)
     _add_rules(evaluate)
     _add_inference(evaluate)
     _add_overwrite(evaluate, CONTINUED)
@@ -454,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules(predict)
     _add_inference(predict)
     predict.add_argument("--with-knowledge", action="store_true", help="add the knowledge used to each line")
+    _add_log_inputs(predict)
     _add_overwrite(predict, CONTINUED)
     _add_cluster(predict)
 
@@ -477,21 +659,71 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--license", help="the card's license, e.g. mit (default: the base model's, when known)")
     push.add_argument("--language", default="en", help="the language of the questions, for the card (default en)")
+    push.add_argument(
+        "--knowledge",
+        choices=("include", "none"),
+        default="include",
+        help="include (default): the knowledge the model retrieves from (its indexes and examples) goes with it, in "
+        "knowledge/, so it predicts on any machine; none: only its retrieval settings go",
+    )
+    push.add_argument(
+        "--knowledge-repo",
+        metavar="OWNER/NAME",
+        help="publish the knowledge as this Hub dataset repository instead (shared by many models); the model reads "
+        "it at the revision uploaded",
+    )
     _add_overwrite(push, "replace a --dry-run folder that is not an upload folder kear wrote")
 
     ablate = _command(commands, cmd_ablate, help="measure what each kind of knowledge buys: conditions x folds")
-    ablate.add_argument("--config", type=Path, help="the study (YAML), e.g. configs/study/csqa-dev.yaml")
+    _add_config(ablate, "the study", "study/csqa-dev")
     ablate.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings overrides, e.g. data.folds=3")
+    _add_print_config(ablate)
     _add_overwrite(ablate, "replace a report kear did not write, and write into an output_dir of other files")
 
     demo = _command(commands, cmd_demo, help="run the whole job offline on the bundled sample")
     demo.add_argument("--workdir", type=Path, help="folder for the demo's files (default: a new temporary folder)")
     demo.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="demo settings, e.g. epochs=1 seeds=[1,2,3]")
     _add_overwrite(demo, "put the demo's files into a --workdir that holds other files")
-    for command in commands.choices.values():
+    _add_recipe(commands)
+    for command in _leaves(parser):
         command.add_argument("--no-progress", action="store_true", help="hide progress bars")
-        command.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+        command.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only; no bars")
     return parser
+
+
+def _add_recipe(commands: Any) -> None:
+    """``kear recipe list|show|copy|path``: the recipes kear ships (:mod:`kear.recipes`)."""
+    recipe = commands.add_parser("recipe", help="the recipes kear ships: list, show, copy one to edit, or its path")
+    actions = recipe.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    _command(actions, cmd_recipe_list, help="every recipe's name, with its first comment line", name="list")
+    named = "a recipe's name, as kear recipe list shows it, e.g. train/tiny"
+    show = _command(actions, cmd_recipe_show, help="print a recipe (YAML)", name="show")
+    show.add_argument("name", metavar="NAME", help=named)
+    copy = _command(actions, cmd_recipe_copy, help="copy a recipe into a folder, to edit it there", name="copy")
+    copy.add_argument("name", metavar="NAME", help=named)
+    copy.add_argument("folder", metavar="DIR", help="the folder to copy it into, as NAME's last part: tiny.yaml")
+    _add_overwrite(copy, "replace a file of that name that is not an unchanged copy kear made")
+    path = _command(
+        actions,
+        cmd_recipe_path,
+        help='print the installed file\'s path: accelerate launch --config_file "$(kear recipe path NAME)"',
+        name="path",
+    )
+    path.add_argument("name", metavar="NAME", help=named)
+
+
+def _add_log_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-inputs",
+        action="store_true",
+        help="add to each line the text the encoder saw for each choice (inputs: the tokenizer's decoding of the "
+        "ids the model got, special tokens included)",
+    )
+
+
+def _missing(args: argparse.Namespace) -> list[str]:
+    """The options a command needs to run that argparse does not require (``--print-config`` runs without)."""
+    return [option for option in getattr(args, "run_needs", []) if getattr(args, option[2:].replace("-", "_")) is None]
 
 
 class Terminated(BaseException):
@@ -547,6 +779,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.dump += extra  # files after the options (argparse gives a list of positionals only what precedes them)
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    missing = [] if getattr(args, "print_config", False) else _missing(args)
+    if missing:
+        command = next(c for c in _leaves(parser) if c.prog == f"kear {args.command}")
+        command.error(f"the following arguments are required: {', '.join(missing)}")
     # the libraries' own bars (loading weights, writing shards) and load reports are noise here: kear shows its own
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

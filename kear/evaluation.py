@@ -11,7 +11,9 @@ A prediction line, the same from ``kear predict``, ``kear evaluate`` and ``kear 
 * ``labels`` and ``choices``: the choices' labels and texts, in the input's order;
 * ``scores``: natural-log probabilities per choice: the log-softmax of a model's logits, or for an ensemble the
   log of its combined distribution; ``logsumexp(scores) == 0``;
-* ``probabilities``: ``exp(scores)``, summing to 1.
+* ``probabilities``: ``exp(scores)``, summing to 1;
+* ``inputs`` (only when asked for: ``kear predict --log-inputs``): per choice, the text the encoder saw, decoded
+  from the token ids it got, special tokens and truncation included.
 
 Lines are written by :meth:`Prediction.to_dict` and read by :meth:`Prediction.from_dict`, and by nothing else.
 Reading lines back, scores on any other scale (raw logits from an older file or another tool) are normalised to
@@ -19,7 +21,7 @@ log-probabilities (log-softmax): that keeps the distribution they stand for and 
 origin combine alike.
 
 Accuracy is counted over the predictions whose answer is known, in :class:`AnswerTally`; with no answer known it
-is ``None`` (never ``nan``).
+is ``None`` (never ``nan``). Its 95% interval is Wilson's score interval (:func:`wilson_interval`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Prediction:
             normalised with :func:`log_probabilities`, which keeps their softmax and their argmax.
         answer: the correct label, when known.
         texts: the choices' texts, when known.
+        inputs: per choice, the text the encoder saw (``None`` unless asked for: see
+            :meth:`kear.Predictor.predict`'s ``log_inputs``).
     """
 
     id: str
@@ -59,6 +63,7 @@ class Prediction:
     scores: list[float]
     answer: str | None = None
     texts: list[str] | None = None
+    inputs: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.scores = log_probabilities(self.scores)
@@ -84,6 +89,8 @@ class Prediction:
         if self.texts is not None:
             out["choices"] = self.texts
         out.update(scores=self.scores, probabilities=self.probabilities)
+        if self.inputs is not None:
+            out["inputs"] = self.inputs
         return out
 
     @classmethod
@@ -120,13 +127,20 @@ class Prediction:
             texts = line.get("choices")
             if texts is not None and (not isinstance(texts, list) or len(texts) != len(labels)):
                 raise ValueError("'choices' must be a list as long as 'labels'")
+            inputs = line.get("inputs")
+            if inputs is not None and (
+                not isinstance(inputs, list)
+                or len(inputs) != len(labels)
+                or not all(isinstance(x, str) for x in inputs)
+            ):
+                raise ValueError("'inputs' must be a list of texts as long as 'labels'")
             identifier = line["id"]
             if not isinstance(identifier, (str, int)) or isinstance(identifier, bool) or str(identifier) == "":
                 raise ValueError("'id' must be a non-empty string or a number")
         except (KeyError, TypeError, ValueError) as error:
             missing = f"missing field {error}" if isinstance(error, KeyError) else str(error)
             raise DataError(path, number, missing) from None
-        return cls(str(identifier), labels, [float(x) for x in scores], answer, texts)
+        return cls(str(identifier), labels, [float(x) for x in scores], answer, texts, inputs)
 
 
 def _finite(value: object) -> bool:
@@ -248,11 +262,39 @@ class AnswerTally:
         return len(self.answers)
 
     @property
+    def correct(self) -> int:
+        """How many of them chose the answer."""
+        return sum(chosen == answer for chosen, answer in zip(self.chosen, self.answers))
+
+    @property
     def accuracy(self) -> float | None:
         """The share of them that chose the answer (``None`` when no answer is known)."""
         if not self.answers:
             return None
         return accuracy(self.chosen.tolist(), self.answers.tolist())
+
+
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile: a two-sided 95% interval
+
+
+def wilson_interval(correct: int, total: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson's score interval for an accuracy of ``correct`` out of ``total`` (``None`` when ``total`` is 0).
+
+    Unlike the normal approximation it stays within [0, 1] and is not empty at 0 or 100%, which on a small dev
+    set is where the plain one goes wrong.
+
+    Args:
+        correct: how many were right.
+        total: how many were counted.
+        z: the normal quantile of the interval's level (default: 95%).
+    """
+    if total <= 0:
+        return None
+    share = correct / total
+    scale = 1 + z * z / total
+    centre = (share + z * z / (2 * total)) / scale
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def accuracy_of(predictions: Iterable[Prediction]) -> float | None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import tempfile
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 from huggingface_hub import ModelCard, ModelCardData, create_repo, upload_folder
 from huggingface_hub.repocard_data import EvalResult
 
-from retrieval.errors import KearError, first_line
+from retrieval.bundle import HUB_PREFIX, MANIFEST, split_hub_location, without_local_paths, write_bundle
+from retrieval.errors import ConfigError, KearError, first_line
 from retrieval.hub import looks_like_hub_id
 from retrieval.outputs import atomic_path
 from retrieval.source import segments
@@ -59,20 +59,7 @@ def _read(folder: Path, name: str) -> Any:
     return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
 
 
-_ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/])")  # POSIX, home-relative and Windows absolute paths
 DATA_FILES = (".json", ".jsonl", ".parquet", ".arrow", ".csv", ".gz", ".txt")
-
-
-def without_local_paths(value: Any) -> Any:
-    """``value`` with every absolute path (``/...``, ``~/...``, ``C:\\...``) replaced by its last component, at any
-    depth."""
-    if isinstance(value, dict):
-        return {key: without_local_paths(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [without_local_paths(item) for item in value]
-    if isinstance(value, str) and _ABSOLUTE.match(value) and "\n" not in value:
-        return PureWindowsPath(value).name if ":" in value[:2] else (Path(value).name or value)
-    return value
 
 
 def _publishable(settings: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -83,14 +70,40 @@ def _publishable(settings: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**without_local_paths(settings), "cache_dir": None}
 
 
+def _is_hub_dataset(name: str) -> bool:
+    """Whether ``name`` is a Hub dataset id rather than a local file or folder."""
+    return looks_like_hub_id(name) and not (Path(name).exists() or name.lower().endswith(DATA_FILES))
+
+
 def _dataset(training: dict[str, Any]) -> str | None:
     """What the model was trained on: ``data.name``, or ``data.train`` when that is a Hub id."""
     data = training.get("data") or {}
     if data.get("name"):
         return str(data["name"])
     train = str(data.get("train") or "")
-    local = Path(train).exists() or train.lower().endswith(DATA_FILES)
-    return train if looks_like_hub_id(train) and not local else None
+    return train if _is_hub_dataset(train) else None
+
+
+def evaluated_on(training: dict[str, Any], results: dict[str, Any]) -> dict[str, Any] | None:
+    """What the dev accuracy of a run was measured on, as the card states it: ``hub`` (a Hub dataset id, or
+    ``None`` for a local file), ``split`` (of a Hub dataset or dataset folder), ``file`` (the local name),
+    ``questions`` (how many, when known) and ``selected`` (whether the same data chose the epoch kept).
+    ``None`` when no dev data was evaluated."""
+    data = training.get("data") or {}
+    dev = str(data.get("dev") or "")
+    if not dev or results.get("best_accuracy") is None:
+        return None
+    hub = dev if _is_hub_dataset(dev) else None
+    split = data.get("dev_split", data.get("split"))
+    local_file = not hub and not Path(dev).is_dir() and Path(dev).suffix != ""
+    evaluations = [h for h in results.get("history", []) if h.get("dev_accuracy") is not None]
+    return {
+        "hub": hub,
+        "split": None if local_file else split or "validation",
+        "file": None if hub else Path(dev).name,
+        "questions": results.get("dev_records") or data.get("max_dev_records"),
+        "selected": len(evaluations) > 1,
+    }
 
 
 def _hyperparameters(training: dict[str, Any], results: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -137,35 +150,37 @@ def model_card(model_dir: str | Path, repo_id: str, *, license: str | None = Non
         if license == "other":
             logger.warning("no license given and none known for the base model: the card says 'other' (--license)")
     dataset = _dataset(training)
-    hub_dataset = dataset if dataset and looks_like_hub_id(dataset) else None
+    hub_dataset = dataset if dataset and _is_hub_dataset(dataset) else None
     knowledge = (config.get("inputs") or {}).get("knowledge", [])
     history = [h for h in results.get("history", []) if h.get("dev_accuracy") is not None]
     best = results.get("best_accuracy")
+    evaluated = evaluated_on(training, results)
     eval_results = None
-    if hub_dataset and best is not None:
+    if evaluated and evaluated["hub"]:  # a model-index entry only for a split anyone can fetch and check
         eval_results = [
             EvalResult(
                 task_type="multiple-choice",
-                dataset_type=hub_dataset,
-                dataset_name=hub_dataset,
-                dataset_split="validation",
+                dataset_type=evaluated["hub"],
+                dataset_name=evaluated["hub"],
+                dataset_split=evaluated["split"],
                 metric_type="accuracy",
                 metric_value=round(float(best), 4),
             )
         ]
+    retrieval = _publishable(config.get("retrieval") or training.get("retrieval"))
     card_data = ModelCardData(
         base_model=base,
         datasets=[hub_dataset] if hub_dataset else None,
         language=[language],
         license=license,
         library_name="kear",
+        pipeline_tag="multiple-choice",
         tags=["kear", "multiple-choice", "commonsense-qa", "knowledge-augmented"],
         metrics=["accuracy"],
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results,
     )
     settings = without_local_paths({k: v for k, v in training.items() if k != "retrieval"})
-    retrieval = _publishable(config.get("retrieval") or training.get("retrieval"))
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -184,10 +199,32 @@ def model_card(model_dir: str | Path, repo_id: str, *, license: str | None = Non
         history=history,
         best=None if best is None else round(float(best), 4),
         best_epoch=results.get("best_epoch"),
+        evaluated=evaluated,
+        bundle=_bundle_text(folder, (retrieval or {}).get("bundle")),
+        licences=_bundle_licences(folder, (retrieval or {}).get("bundle")),
         versions=sorted((config.get("framework_versions") or {}).items()),
         kear_version=(config.get("framework_versions") or {}).get("kear", __version__),
         training_yaml=yaml.safe_dump(settings, sort_keys=False) if settings else "",
     )
+
+
+def _bundle_text(folder: Path, bundle: str | None) -> str | None:
+    """Where the card says the model's knowledge is published (``None``: nowhere)."""
+    if not bundle:
+        return None
+    if bundle.startswith(HUB_PREFIX):
+        repo, revision = split_hub_location(bundle)
+        at = f" at revision `{revision}`" if revision else ""
+        return f"the dataset repository [`{repo}`](https://huggingface.co/datasets/{repo}){at}"
+    return f"the `{bundle}/` folder of this repository"
+
+
+def _bundle_licences(folder: Path, bundle: str | None) -> list[str]:
+    """The terms of the knowledge published with the model, from its bundle's manifest when it is here."""
+    manifest = folder / str(bundle) / MANIFEST if bundle and not bundle.startswith(HUB_PREFIX) else None
+    if manifest is None or not manifest.is_file():
+        return []
+    return list(json.loads(manifest.read_text(encoding="utf-8")).get("licences", {}).values())
 
 
 def _captions(knowledge: list[str]) -> list[str]:
@@ -205,10 +242,58 @@ def is_upload_folder(folder: Path) -> bool:
     return isinstance(config, dict) and config.get("model_type") == "kear"
 
 
+KNOWLEDGE = ("include", "none")
+BUNDLE = "knowledge"  # the bundle's folder inside a model folder, as saved in its retrieval settings
+
+
+def bundle_model_knowledge(model_dir: str | Path, target: Path, name: str) -> dict[str, Any] | None:
+    """Write the knowledge bundle of a model folder's retrieval settings into ``target`` (see
+    :func:`retrieval.bundle.write_bundle`); return the settings as they read the bundle (its place still to set),
+    or ``None`` for a model with no retrieval settings.
+
+    Raises:
+        ConfigError: knowledge that cannot be bundled (an index that is not where the settings say), in one line.
+    """
+    from retrieval import RetrievalConfig, load_settings
+
+    from .predictor import model_bundle
+
+    values = (_read(Path(model_dir), "config.json") or {}).get("retrieval")
+    if not values:
+        return None
+    try:
+        settings = load_settings(RetrievalConfig, values=model_bundle(values, str(model_dir)))
+        return write_bundle(settings, target, name=name)
+    except KearError as error:
+        raise ConfigError(
+            f"{model_dir}: cannot bundle the knowledge it retrieves from ({error}); run from the folder it was "
+            "trained in, or push without it (--knowledge none)"
+        ) from None
+
+
 def build_upload_folder(
-    model_dir: str | Path, target: Path, repo_id: str, *, license: str | None = None, language: str = "en"
+    model_dir: str | Path,
+    target: Path,
+    repo_id: str,
+    *,
+    license: str | None = None,
+    language: str = "en",
+    knowledge: str = "include",
+    bundled: dict[str, Any] | None = None,
 ) -> Path:
-    """Fill ``target`` with what ``kear push`` uploads (local paths removed from the copies)."""
+    """Fill ``target`` with what ``kear push`` uploads (local paths removed from the copies).
+
+    Args:
+        model_dir: the model folder.
+        target: the upload folder.
+        repo_id: the model's repository (named in the card).
+        license: the card's license.
+        language: the questions' language.
+        knowledge: ``include``: the knowledge bundle goes into ``target/knowledge`` and the saved retrieval settings
+            read it there; ``none``: the settings travel without it (users point them to their own indexes).
+        bundled: retrieval settings of a bundle published elsewhere (``bundle: hf://datasets/...``), saved as they
+            are in place of either.
+    """
     from .modeling import check_model_folder  # torch, only when a folder is staged
 
     folder = check_model_folder(model_dir)
@@ -218,17 +303,46 @@ def build_upload_folder(
             shutil.copy2(folder / name, target / name)
     for shard in folder.glob("model-*.safetensors"):
         shutil.copy2(shard, target / shard.name)
+    if (folder / "adapter").is_dir():  # lora.save=both: the LoRA adapter on its own, in peft's format
+        shutil.copytree(folder / "adapter", target / "adapter")
     if not (target / "results.json").exists() and (folder.parent / "results.json").is_file():
         shutil.copy2(folder.parent / "results.json", target / "results.json")
+    if bundled is None and knowledge == "include":
+        bundled = bundle_model_knowledge(folder, target / BUNDLE, f"{repo_id} knowledge")
+        if bundled is not None:
+            bundled["bundle"] = BUNDLE
     config = without_local_paths(_read(target, "config.json"))
-    config["retrieval"] = _publishable(config.get("retrieval"))
+    config["retrieval"] = bundled or _publishable(config.get("retrieval"))
     (target / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if (target / "train_config.yaml").is_file():
         training = without_local_paths(_read(target, "train_config.yaml"))
-        training["retrieval"] = _publishable(training.get("retrieval"))
+        training["retrieval"] = bundled or _publishable(training.get("retrieval"))
         (target / "train_config.yaml").write_text(yaml.safe_dump(training, sort_keys=False), encoding="utf-8")
     model_card(target, repo_id, license=license, language=language).save(target / "README.md")
     return target
+
+
+def publish_bundle(model_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None) -> dict:
+    """Publish a model folder's knowledge bundle as the Hub dataset ``repo_id``; return the retrieval settings that
+    read it there, at the revision just uploaded (so later uploads to that repository change no model)."""
+    with tempfile.TemporaryDirectory(prefix="kear-knowledge-") as folder:
+        bundled = bundle_model_knowledge(model_dir, Path(folder) / BUNDLE, repo_id)
+        if bundled is None:
+            raise ConfigError(f"{model_dir}: the model has no retrieval settings, so no knowledge to publish")
+        commit = _upload(Path(folder) / BUNDLE, repo_id, "dataset", private, token, "Upload kear knowledge")
+    return {**bundled, "bundle": f"{HUB_PREFIX}{repo_id}@{commit.oid}"}
+
+
+def _upload(folder: Path, repo_id: str, repo_type: str, private: bool, token: str | None, message: str) -> Any:
+    """One commit of ``folder`` to a Hub repository (made if need be); its ``CommitInfo``."""
+    try:
+        create_repo(repo_id, repo_type=repo_type, private=private, token=token, exist_ok=True)
+        return upload_folder(
+            repo_id=repo_id, repo_type=repo_type, folder_path=folder, token=token, commit_message=message
+        )
+    except Exception as error:  # network, offline mode, authentication: all end the same way
+        first = first_line(error)
+        raise KearError(f"cannot push to the Hub ({type(error).__name__}: {first}); nothing was uploaded") from None
 
 
 def push(
@@ -242,6 +356,8 @@ def push(
     language: str = "en",
     commit_message: str = "Upload kear model",
     overwrite: bool = False,
+    knowledge: str = "include",
+    knowledge_repo: str | None = None,
 ) -> str:
     """Upload a model folder to ``repo_id`` (one commit), or with ``dry_run`` write the upload folder there.
 
@@ -249,31 +365,42 @@ def push(
         model_dir: a model folder (``kear train``'s ``best``).
         repo_id: the Hub repository, ``owner/name``.
         dry_run: write the upload folder here and upload nothing.
-        private: create the repository as private.
+        private: create the repository (and the knowledge's) as private.
         token: a Hub token (default: the one ``hf auth login`` saved).
         license: the model card's license (default: the base model's when known).
         language: the language of the questions, for the card.
         commit_message: the upload's commit message.
         overwrite: with ``dry_run``, replace a folder there that is not an upload folder kear wrote.
+        knowledge: ``include`` (default): the knowledge the model retrieves from (its indexes and examples, as its
+            retrieval settings name them) goes with it, in ``knowledge/``, with its licences, so that the model
+            predicts on any machine; ``none``: only the settings go, and users bring their own indexes.
+        knowledge_repo: publish the knowledge as this Hub dataset repository instead (one bundle for many models);
+            the model reads it at the revision uploaded. Not with ``dry_run``, which writes it into the folder.
 
     Returns the repository's URL, or the dry-run folder. Nothing is left half-done: the folder is staged apart and
-    uploaded in a single commit.
+    uploaded in a single commit (the knowledge repository first, in its own).
     """
     from .modeling import check_model_folder  # torch, only when pushing
 
+    if knowledge not in KNOWLEDGE:
+        raise ConfigError(f"knowledge must be one of {', '.join(KNOWLEDGE)}, got {knowledge!r}")
+    if knowledge_repo is not None and (
+        dry_run is not None or knowledge == "none" or not looks_like_hub_id(knowledge_repo)
+    ):
+        why = "a Hub id (owner/name)" if not looks_like_hub_id(knowledge_repo) else "an upload with --knowledge include"
+        raise ConfigError(
+            f"knowledge_repo {knowledge_repo!r}: it must be {why}; a dry run writes the knowledge into its folder"
+        )
     check_model_folder(model_dir)
+    settings = {"license": license, "language": language, "knowledge": knowledge}
     if dry_run is not None:
         with atomic_path(
             dry_run, folder=True, overwrite=overwrite, inputs=[model_dir], owned=is_upload_folder
         ) as staging:
-            build_upload_folder(model_dir, staging, repo_id, license=license, language=language)
+            build_upload_folder(model_dir, staging, repo_id, **settings)
         return str(dry_run)
+    bundled = publish_bundle(model_dir, knowledge_repo, private=private, token=token) if knowledge_repo else None
     with tempfile.TemporaryDirectory(prefix="kear-push-") as folder:
-        staging = build_upload_folder(model_dir, Path(folder) / "upload", repo_id, license=license, language=language)
-        try:
-            url = create_repo(repo_id, private=private, token=token, exist_ok=True)
-            upload_folder(repo_id=repo_id, folder_path=staging, token=token, commit_message=commit_message)
-        except Exception as error:  # network, offline mode, authentication: all end the same way
-            first = first_line(error)
-            raise KearError(f"cannot push to the Hub ({type(error).__name__}: {first}); nothing was uploaded") from None
-    return str(url)
+        staging = build_upload_folder(model_dir, Path(folder) / "upload", repo_id, bundled=bundled, **settings)
+        _upload(staging, repo_id, "model", private, token, commit_message)
+    return f"https://huggingface.co/{repo_id}"

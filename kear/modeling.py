@@ -2,9 +2,15 @@
 
 ``KearModel`` is a regular ``PreTrainedModel``: ``save_pretrained`` writes ``config.json`` and
 ``model.safetensors``, and ``from_pretrained`` reads them back, from a folder or the Hub, with
-``trust_remote_code`` off (the classes are registered with the Auto classes when this module is imported).
-The config keeps the input and retrieval settings the model was trained with, so that prediction rebuilds
-exactly the same inputs.
+``trust_remote_code`` off. The config keeps the input and retrieval settings the model was trained with, so that
+prediction rebuilds exactly the same inputs.
+
+The classes are registered with transformers' ``AutoConfig``, ``AutoModel`` and ``AutoModelForMultipleChoice``
+when this module is imported, and ``import kear`` imports it as soon as transformers is imported (see
+``kear/__init__.py``): ``AutoModelForMultipleChoice.from_pretrained(folder)`` gives a :class:`KearModel`, found
+through the ``model_type`` (``kear``) and ``architectures`` (``["KearModel"]``) that ``save_pretrained`` writes.
+A saved config never carries ``auto_map``: that entry points transformers at code inside the model folder, which
+it runs only with ``trust_remote_code``, and kear never asks for that; the code is kear's own, installed.
 
 Weights are read from safetensors only, everywhere (the pretrained encoder ``kear train`` starts from included):
 a pickle (``pytorch_model.bin``) can run code when loaded, so kear never loads one, and says so in one line.
@@ -13,28 +19,42 @@ a pickle (``pytorch_model.bin``) can run code when loaded, so kear never loads o
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from torch import nn
-from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, AutoTokenizer, PreTrainedConfig, PreTrainedModel
+from transformers import (
+    CONFIG_MAPPING,
+    AutoConfig,
+    AutoModel,
+    AutoModelForMultipleChoice,
+    AutoTokenizer,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
 from transformers import __version__ as transformers_version
 from transformers.modeling_outputs import MultipleChoiceModelOutput
 
 from retrieval.errors import ConfigError, KearError, first_line
 from retrieval.hub import OFFLINE_HINT, hub_unreachable, looks_like_hub_id
+from retrieval.records import Record, record_from_dict
 from retrieval.settings import SettingError, load_settings
 from retrieval.source import renamed_settings
 
 from .heads import HeadOutput, build_head
 from .inputs import InputConfig
+
+if TYPE_CHECKING:
+    from .evaluation import Prediction
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -500,9 +520,138 @@ class KearModel(PreTrainedModel):
                 loss = loss + pooled.aux_loss
         return MultipleChoiceModelOutput(loss=loss, logits=logits)
 
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike | None, *model_args: Any, **kwargs: Any
+    ) -> KearModel:
+        """``PreTrainedModel.from_pretrained`` from safetensors weights only, however it is reached
+        (:func:`load_model`, ``AutoModelForMultipleChoice``, ``pipeline()``): a pickle (``pytorch_model.bin``) can
+        run code when loaded, so a folder or Hub repo without ``model.safetensors`` fails instead.
 
-AutoConfig.register(KearConfig.model_type, KearConfig)
-AutoModel.register(KearConfig, KearModel)
+        Args:
+            pretrained_model_name_or_path: the model folder or Hub id.
+            model_args: more positional arguments of ``PreTrainedModel.from_pretrained``.
+            kwargs: its keyword arguments (``use_safetensors`` is always ``True``).
+        """
+        kwargs["use_safetensors"] = True
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def saved_tokenizer(self) -> Any:
+        """The tokenizer saved beside the model, in its folder or Hub repo (``name_or_path``): read once per
+        process, then kept.
+
+        Raises:
+            KearError: a model that was not loaded from a folder or the Hub, or a tokenizer that cannot load, in
+                one line.
+        """
+        if not self.name_or_path:
+            raise KearError(
+                "this KearModel was not loaded from a folder, so it has no saved tokenizer: pass tokenizer="
+            )
+        return _saved_tokenizer(str(self.name_or_path))
+
+    def predict(
+        self,
+        question: str,
+        choices: Sequence[str],
+        knowledge: dict[str, Any] | None = None,
+        *,
+        tokenizer: Any = None,
+    ) -> Prediction:
+        """Answer one question: each choice's probability, with the knowledge the model was trained with.
+
+        A :class:`kear.Predictor` made for the call does the work, as ``kear predict`` does for a file (to answer
+        many questions, make one yourself, or use the ``kear-multiple-choice`` pipeline: they keep the knowledge
+        sources open between calls).
+
+        Args:
+            question: the question's text.
+            choices: the choices' texts (labelled ``A``, ``B``... in this order).
+            knowledge: the record's knowledge fields, as ``kear retrieve`` writes them in a record's ``question``
+                object: the question's (``question_concept``, ``qc_meaning``...) at the top, and under ``choices``
+                one object per choice, in order (``triple``, ``surface``, ``ac_meaning``, ``retrieval``...); a
+                field set to ``None`` is knowledge that was not found. When given, nothing is retrieved, and a
+                field the model reads must be there. ``None``: retrieved with the retrieval settings saved in the
+                model.
+            tokenizer: the model's tokenizer; default: the one saved beside it (:meth:`saved_tokenizer`).
+
+        Returns:
+            A :class:`kear.Prediction`: ``prediction`` (the best choice's label), ``scores`` (log-probabilities)
+            and ``probabilities``, per choice in the given order.
+
+        Raises:
+            KearError: a question, choices or knowledge kear cannot use, or knowledge that cannot be retrieved, in
+                one line.
+        """
+        from .predictor import Predictor, missing_sources
+
+        record = question_record(question, choices, knowledge)
+        predictor = Predictor(self, tokenizer if tokenizer is not None else self.saved_tokenizer())
+        try:
+            if knowledge is not None:  # given knowledge is all there is: never retrieve behind the caller's back
+                missing = missing_sources([record], predictor.inputs, predictor.rules)
+                if missing:
+                    raise KearError(
+                        f"knowledge lacks fields the model reads (from {', '.join(missing)}): give them (None for "
+                        "knowledge not found), or leave knowledge out to retrieve it"
+                    )
+            return predictor.predict([record])[0]
+        finally:
+            predictor.close()
+
+
+# one read per folder or Hub id and process: KearModel.predict answers one question per call, and reading a
+# tokenizer costs far more than answering with a tiny model
+@functools.lru_cache(maxsize=4)
+def _saved_tokenizer(name_or_path: str) -> Any:
+    return from_pretrained(AutoTokenizer, name_or_path, "tokenizer")
+
+
+def question_record(question: str, choices: Sequence[str], knowledge: dict[str, Any] | None = None) -> Record:
+    """The record of one question, its choices labelled ``A``, ``B``..., with knowledge fields when given (see
+    :meth:`KearModel.predict`).
+
+    Args:
+        question: the question's text.
+        choices: the choices' texts.
+        knowledge: the question's knowledge fields, and under ``choices`` one object of fields per choice.
+
+    Raises:
+        KearError: what kear cannot use, in one line.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise KearError(f"question must be a non-empty string, got {question!r:.60}")
+    if isinstance(choices, str) or not isinstance(choices, Sequence):
+        raise KearError(f"choices must be a list of texts, got {type(choices).__name__}")
+    if knowledge is not None and not isinstance(knowledge, dict):
+        raise KearError(f"knowledge must be a dict of knowledge fields, got {type(knowledge).__name__}")
+    fields = dict(knowledge or {})
+    per_choice = fields.pop("choices", None)
+    if per_choice is None:
+        per_choice = [{} for _ in choices]
+    if not isinstance(per_choice, list) or len(per_choice) != len(choices):
+        raise KearError(f"knowledge['choices'] must be a list of one dict per choice ({len(choices)})")
+    if not all(isinstance(item, dict) for item in per_choice):
+        raise KearError("knowledge['choices'] must hold one dict of knowledge fields per choice")
+    # the official layout, where retrieval keeps knowledge fields; the given texts win over any in the knowledge,
+    # and no label (None) is the letter of the choice's position
+    items = [{**item, "label": None, "text": text} for item, text in zip(per_choice, choices)]
+    try:
+        return record_from_dict({"id": "question", "question": {**fields, "stem": question, "choices": items}})
+    except ValueError as error:
+        raise KearError(f"cannot answer this question: {first_line(error)}") from None
+
+
+def register_auto_classes() -> None:
+    """Register :class:`KearConfig` and :class:`KearModel` with ``AutoConfig``, ``AutoModel`` and
+    ``AutoModelForMultipleChoice`` (again, harmlessly: ``exist_ok``, so that a second import of this module, a
+    reload, replaces the classes instead of raising)."""
+    AutoConfig.register(KearConfig.model_type, KearConfig, exist_ok=True)
+    AutoModel.register(KearConfig, KearModel, exist_ok=True)
+    AutoModelForMultipleChoice.register(KearConfig, KearModel, exist_ok=True)
+
+
+register_auto_classes()
 
 
 def merged_copy(model: KearModel) -> KearModel:

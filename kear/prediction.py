@@ -4,6 +4,9 @@ Records stream through in chunks: knowledge is retrieved for those that lack it 
 saved in the model), the model scores them, and their prediction lines are appended to the output and flushed
 to disk. A run that stops part-way and is started again reads the complete lines already written, checks that
 they belong to the same records, and continues after them: no line is lost and none is duplicated.
+
+``kear evaluate`` also writes its results as JSON (:func:`evaluation_results`): the accuracy with its 95% interval,
+the counts, what was scored (the model as given, the data's SHA-256) and the settings that change the score.
 """
 
 from __future__ import annotations
@@ -27,10 +30,19 @@ from retrieval import RetrievalConfig, load_settings, read_records
 from retrieval.cluster import ChunkWorker, ClusterConfig, cluster_map, worker_class
 from retrieval.errors import DataError, ErrorPolicy, KearError
 from retrieval.io import dump_json_line
-from retrieval.outputs import check_output, output_lock, own_record_path, temporary_folder
+from retrieval.outputs import (
+    atomic_writer,
+    check_output,
+    check_writable,
+    output_lock,
+    own_record_path,
+    temporary_folder,
+)
 from retrieval.records import Record
 
-from .evaluation import AnswerTally, Prediction
+from . import __version__
+from .budget import SegmentSurvival
+from .evaluation import AnswerTally, Prediction, wilson_interval
 from .inference import InferenceConfig, check_available, inference_config
 from .modeling import KearModel
 from .predictor import Predictor
@@ -38,6 +50,9 @@ from .processes import Processes
 from .rules import RuleConfig
 
 logger = logging.getLogger(__name__)
+
+RESULTS = "results"  # the kind of output (retrieval.outputs) an evaluation's results file is
+RESULTS_SUFFIX = ".results.json"
 
 
 def open_predictor(
@@ -98,17 +113,126 @@ class PredictReport:
         resumed: lines an earlier run wrote, which this one continued after.
         tally: all the lines' predictions with an answer, earlier ones included, for the accuracy.
         processes: how many processes predicted.
+        results: the results file written (``None``: none was asked for).
     """
 
     written: int = 0
     resumed: int = 0
     processes: int = 1
     tally: AnswerTally = field(default_factory=AnswerTally)
+    results: Path | None = None
 
     @property
     def accuracy(self) -> float | None:
         """The accuracy of all the lines in the output (``None`` when no record has an answer)."""
         return self.tally.accuracy
+
+
+def results_beside(output: str | Path | None) -> Path | None:
+    """Where ``kear evaluate --output OUTPUT`` puts its results: OUTPUT with its suffix replaced by
+    ``.results.json`` (``dev.seed1.jsonl`` -> ``dev.seed1.results.json``); ``None`` when the lines go to no file.
+
+    Args:
+        output: the prediction lines' file (``-``: stdout; ``None``: none).
+    """
+    if output is None or str(output) == "-" or not Path(output).name:
+        return None
+    return Path(output).with_suffix(RESULTS_SUFFIX)
+
+
+def check_results(path: str | Path, output: str | Path | None, inputs: Sequence[str | Path], overwrite: bool) -> None:
+    """Refuse, before any work, a results file that the output rule forbids, or that is the predictions' file.
+
+    Args:
+        path: the results file (``-``: stdout, not checked).
+        output: the prediction lines' file, which the results may not be.
+        inputs: what the run reads (the records, the model).
+        overwrite: replace a file that kear did not write as results.
+    """
+    if str(path) == "-":
+        if output is not None and str(output) == "-":
+            raise KearError("the results and the prediction lines cannot both go to standard output")
+        return
+    if output is not None and str(output) != "-" and Path(path).resolve() == Path(output).resolve():
+        raise KearError(f"{path}: is the prediction lines' file too; give the results another file")
+    check_output(path, inputs, kind=RESULTS, overwrite=overwrite)
+    check_writable(path)
+
+
+def data_digest(source: str | Path) -> str | None:
+    """The SHA-256 of a records file (of a dataset folder: of its files' paths and digests, in order); ``None``
+    for standard input or a Hub id, which are not here to read twice.
+
+    Args:
+        source: the records, as given to :func:`predict_file`.
+    """
+    path = Path(source)
+    if str(source) == "-" or not path.exists():
+        return None
+    if path.is_file():
+        return _sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(item for item in path.rglob("*") if item.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def evaluation_results(report: PredictReport, scored: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The results of an evaluation, as ``kear evaluate`` writes them (JSON).
+
+    ``accuracy`` is over the ``answered`` questions (those whose answer the input gives; ``None`` when none
+    does), with Wilson's 95% score interval (``interval``); ``questions`` counts every question scored, lines of
+    an earlier run that this one continued included.
+
+    Args:
+        report: the run's report: its counts and accuracy.
+        scored: what was scored: ``model`` (as given), ``input``, ``sha256`` (:func:`data_digest`), ``split``,
+            ``skipped`` (invalid lines skipped) and ``predictions`` (the lines' file, or ``None``).
+        settings: the settings that change the score: ``batch_size``, ``inference`` (the backend), ``rules``
+            (those applied), ``retrieval_overrides``.
+    """
+    tally = report.tally
+    interval = wilson_interval(tally.correct, len(tally))
+    data = {key: scored.get(key) for key in ("input", "sha256", "split", "skipped")}
+    return {
+        "accuracy": report.accuracy,
+        "interval": None
+        if interval is None
+        else {"method": "wilson", "level": 0.95, "low": interval[0], "high": interval[1]},
+        "questions": report.written + report.resumed,
+        "answered": len(tally),
+        "correct": tally.correct,
+        "model": scored.get("model"),
+        "data": data,
+        "settings": settings,
+        "predictions": scored.get("predictions"),
+        "kear_version": __version__,
+    }
+
+
+def write_results(
+    path: str | Path, results: dict[str, Any], *, overwrite: bool = False, inputs: Sequence[str | Path] = ()
+) -> Path | None:
+    """Write an evaluation's results as JSON, atomically, under the output rule (kind ``results``); return the
+    file (``None`` for ``-``, stdout).
+
+    Args:
+        path: the file, or ``-`` for stdout.
+        results: what to write (:func:`evaluation_results`).
+        overwrite: replace a file that kear did not write as results.
+        inputs: what the run read, which the results may not replace.
+    """
+    with atomic_writer(path, kind=RESULTS, overwrite=overwrite, inputs=inputs) as handle:
+        handle.write(json.dumps(results, indent=2).encode("utf-8") + b"\n")
+    return None if str(path) == "-" else Path(path)
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -292,6 +416,9 @@ def predict_file(
     inference: str | InferenceConfig | None = None,
     processes: Processes | None = None,
     cluster: ClusterConfig | None = None,
+    log_inputs: bool = False,
+    results: str | Path | None = None,
+    survival: SegmentSurvival | None = None,
 ) -> PredictReport:
     """Predict every record of ``source`` into ``output`` (JSONL; ``-`` for stdin and stdout).
 
@@ -319,6 +446,12 @@ def predict_file(
         processes: the run's processes (default: those the launcher started, or this one alone).
         cluster: predict on a Ray cluster (:mod:`retrieval.cluster`): this process reads the records and writes the
             lines, a pool of workers, each with the model loaded once, scores the chunks; the output is the same.
+        log_inputs: add to each line the text the encoder saw per choice (``inputs``, see :mod:`kear.evaluation`).
+        results: a JSON file to write the results to (:func:`evaluation_results`), whole once the run is done, under
+            the output rule: checked before the model loads, replaced only if kear wrote it (or with
+            ``overwrite``); ``-`` for stdout. ``None``: none.
+        survival: counts, for each knowledge segment, the choices of the records predicted here that kept it whole
+            (:mod:`kear.budget`; not those a cluster's workers predict).
     """
     inference = inference_config(inference)
     check_available(inference)  # before the output is touched or the model loaded
@@ -330,9 +463,13 @@ def predict_file(
         raise KearError("reading records from standard input needs one process: give --input a file")
     to_stdout, to_file = str(output) == "-", output is not None and str(output) != "-"
     report = PredictReport(processes=processes.world)
+    scored: dict[str, Any] = {}  # what the results say was scored, found before the records are read
     with contextlib.ExitStack() as stack:
 
         def start() -> tuple[Predictor, _Output | None]:
+            if results is not None and processes.main:
+                check_results(results, output, [source, model_source], overwrite)
+                scored.update(model=str(model_source), input=str(source), sha256=data_digest(source), split=split)
             # the output is locked as it is appended to: a second writer of it fails at once, before it loads
             predictor = open_predictor(
                 model_source,
@@ -354,6 +491,7 @@ def predict_file(
                 "split": split,
                 "retrieval settings": list(retrieval_overrides),
                 "knowledge in the lines": with_knowledge,
+                **({"inputs in the lines": True} if log_inputs else {}),  # older outputs had no such key
                 **({"rules": asdict(predictor.rules)} if predictor.rules.active else {}),  # older outputs had none
                 # another backend gives other scores (int8: by its rounding error): one file, one backend (older: torch)
                 **({"inference": inference.backend} if inference.backend != "torch" else {}),
@@ -387,7 +525,7 @@ def predict_file(
             )
         )
         if cluster is None:
-            chunks = _here(_chunks(records, chunk), predictor, digest=target is not None)
+            chunks = _here(_chunks(records, chunk), predictor, target is not None, log_inputs, survival)
         else:
             local = Path(model_source).exists()  # the workers may run elsewhere: what is here, by its full path
             worker = worker_class(
@@ -398,6 +536,7 @@ def predict_file(
                 rules=asdict(predictor.rules),
                 inference=inference.backend,
                 with_knowledge=with_knowledge,
+                log_inputs=log_inputs,
             )
             chunks = _on_cluster(list(_chunks(records, chunk)), worker, cluster, progress)
         for batch, raw, predictions, lines in chunks:
@@ -416,6 +555,19 @@ def predict_file(
             target.finish()
     if policy is not None and processes.main:
         policy.report("input lines")
+    if results is not None and processes.main:
+        settings = {
+            "batch_size": batch_size,
+            "inference": inference.backend,
+            "rules": asdict(predictor.rules),
+            "retrieval_overrides": list(retrieval_overrides),
+        }
+        scored.update(skipped=policy.skipped if policy else 0, predictions=None if output is None else str(output))
+        if survival is not None:
+            scored["segments_whole"] = survival.shares()  # the share of choices that kept each segment whole
+        reads = [source, model_source, *(predictor.retrieval.read_paths() if predictor.retrieval else [])]
+        summary = evaluation_results(report, scored, settings)
+        report.results = write_results(results, summary, overwrite=overwrite, inputs=reads)
     return report
 
 
@@ -432,10 +584,10 @@ class PredictWorker(ChunkWorker):
             rules=RuleConfig(**settings["rules"]),
             inference=settings["inference"],
         )
-        self.with_knowledge = settings["with_knowledge"]
+        self.with_knowledge, self.log_inputs = settings["with_knowledge"], settings["log_inputs"]
 
     def lines(self, records: list[Record]) -> bytes:
-        predictions = self.predictor.predict(records)
+        predictions = self.predictor.predict(records, log_inputs=self.log_inputs)
         return b"".join(prediction_line(p, r, self.with_knowledge) for p, r in zip(predictions, records))
 
 
@@ -444,11 +596,17 @@ class PredictWorker(ChunkWorker):
 Done = tuple[list[Record], list[dict[str, Any]], list[Prediction], bytes | None]
 
 
-def _here(chunks: Iterable[list[Record]], predictor: Predictor, digest: bool) -> Iterator[Done]:
+def _here(
+    chunks: Iterable[list[Record]],
+    predictor: Predictor,
+    digest: bool,
+    log_inputs: bool,
+    survival: SegmentSurvival | None,
+) -> Iterator[Done]:
     """Each chunk predicted in this run's processes."""
     for batch in chunks:
         raw = [record.to_dict() for record in batch] if digest else []  # as read, before retrieval adds to them
-        yield batch, raw, predictor.predict(batch), None
+        yield batch, raw, predictor.predict(batch, log_inputs=log_inputs, survival=survival), None
 
 
 def _on_cluster(

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from retrieval import RetrievalConfig
-from retrieval.errors import ConfigError, KearError
+from retrieval.bundle import HUB_PREFIX
+from retrieval.errors import ConfigError, KearError, first_line
+from retrieval.hub import OFFLINE_HINT, hub_unreachable, looks_like_hub_id
 from retrieval.pipeline import Annotator
-from retrieval.records import Record
+from retrieval.records import Record, as_records
 from retrieval.settings import load_settings
 from retrieval.source import segments, sources
 
+from .budget import SegmentSurvival
 from .evaluation import Prediction, batch_scores, predictions_for, score_order
 from .inference import InferenceConfig, inference_config, prepare
 from .inputs import InputConfig, encode_records
@@ -35,12 +38,48 @@ from .rules import RuleConfig, apply_rules, saved_rules
 logger = logging.getLogger(__name__)
 
 
+def model_bundle(
+    values: dict[str, Any] | None, name_or_path: str, revision: str | None = None
+) -> dict[str, Any] | None:
+    """Saved retrieval settings with their knowledge bundle found: a bundle saved as a path relative to the model
+    (``knowledge``, as ``kear push`` writes it) is looked for in the model's folder, or fetched from the model's Hub
+    repository at the model's own revision. Other settings come back as they are.
+
+    Args:
+        values: the retrieval settings a model was saved with (``config.json``'s ``retrieval``).
+        name_or_path: where the model was loaded from: its folder or Hub id.
+        revision: the model's commit on the Hub, when it came from there.
+
+    Raises:
+        ConfigError: a bundle the Hub repository does not hold or that cannot be fetched, in one line.
+    """
+    bundle = (values or {}).get("bundle")
+    if not bundle or bundle.startswith(HUB_PREFIX) or Path(bundle).expanduser().is_absolute():
+        return values
+    if Path(name_or_path).is_dir() or not looks_like_hub_id(name_or_path):
+        return {**values, "bundle": str(Path(name_or_path).resolve() / bundle)}
+    from huggingface_hub import snapshot_download
+
+    try:
+        if hub_unreachable():
+            raise KearError(OFFLINE_HINT)
+        folder = snapshot_download(name_or_path, revision=revision, allow_patterns=[f"{bundle}/**"])
+    except Exception as error:  # offline without the files, not found, refused: one line either way
+        raise ConfigError(
+            f"{name_or_path}: cannot fetch its knowledge bundle '{bundle}' ({first_line(error)})"
+        ) from None
+    return {**values, "bundle": str(Path(folder) / bundle)}
+
+
 def retrieval_config(model: KearModel, overrides: Sequence[str] = ()) -> RetrievalConfig | None:
-    """The retrieval settings a model's knowledge came from (with overrides), or ``None`` if it has none."""
+    """The retrieval settings a model's knowledge came from (with overrides), or ``None`` if it has none. A bundle
+    saved with the model is found beside it (see :func:`model_bundle`)."""
     if model.config.retrieval is None and not overrides:
         return None
+    name = str(getattr(model, "name_or_path", "") or "")
+    values = model_bundle(model.config.retrieval, name, getattr(model.config, "_commit_hash", None))
     try:
-        return load_settings(RetrievalConfig, None, overrides, values=model.config.retrieval)
+        return load_settings(RetrievalConfig, None, overrides, values=values)
     except ConfigError as error:  # say which model's saved settings, when they are the ones at fault
         where = str(error)
         if where.startswith("saved settings") and getattr(model, "name_or_path", None):
@@ -205,7 +244,14 @@ class Predictor:
             model.to(processes.device)  # the others run on the CPU
         return cls(model, tokenizer, processes=processes, **kwargs)
 
-    def predict(self, records: Iterable[Record], *, progress: bool = False) -> list[Prediction]:
+    def predict(
+        self,
+        records: Iterable[Record],
+        *,
+        progress: bool = False,
+        log_inputs: bool = False,
+        survival: SegmentSurvival | None = None,
+    ) -> list[Prediction]:
         """Scores and predictions for records, with the knowledge the model was trained with.
 
         Records that lack that knowledge get it first, retrieved with the model's retrieval settings and added to
@@ -215,16 +261,25 @@ class Predictor:
         Args:
             records: the records, with or without knowledge fields.
             progress: show a progress bar while retrieving.
+            log_inputs: give each prediction the text the encoder saw per choice (:attr:`Prediction.inputs`: the
+                tokenizer's decoding of the ids the model got, special tokens included).
+            survival: counts, for each knowledge segment, the choices that kept it whole (:mod:`kear.budget`).
         """
-        records = self.knowledge.add(list(records), progress)
-        examples = list(encode_records(records, self.tokenizer, self.inputs))
+        records = self.knowledge.add(list(as_records(records)), progress)
+        examples = list(encode_records(records, self.tokenizer, self.inputs, survival=survival))
         batches = score_order(examples, self.batch_size)
         mine = [batches[i] for i in self.processes.share(len(batches))]
         scores: dict[int, list[float]] = {}
         for part in self.processes.exchange(lambda: batch_scores(self.scorer, examples, mine, self.pad)):
             scores.update(part)
         predictions = predictions_for(examples, [scores[position] for position in range(len(examples))])
-        return apply_rules(predictions, records, self.rules)
+        predictions = apply_rules(predictions, records, self.rules)
+        if log_inputs:  # decoded from the ids themselves, so truncation and special tokens show as the model had them
+            for prediction, example in zip(predictions, examples):
+                prediction.inputs = [
+                    self.tokenizer.decode(row.tolist(), skip_special_tokens=False) for row in example.input_ids
+                ]
+        return predictions
 
     __call__ = predict
 
@@ -256,7 +311,8 @@ def predict_records(
     Args:
         model: a model from :func:`kear.load_model`.
         tokenizer: its tokenizer.
-        records: the records, with or without knowledge fields.
+        records: the records, with or without knowledge fields: :class:`retrieval.Record` objects, dicts in any
+            layout :func:`retrieval.read_records` reads, or a ``datasets.Dataset``.
         batch_size: records per forward pass.
         retrieval_overrides: ``key=value`` changes to the model's retrieval settings.
         progress: show a progress bar while retrieving.
@@ -266,6 +322,7 @@ def predict_records(
             itself is not changed; the prepared copy (a cast, an export, a quantisation) is made once per model
             and reused.
     """
+    records = list(as_records(records))  # dicts and datasets rows too; records keep their identity
     predictor = Predictor(
         model,
         tokenizer,

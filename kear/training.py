@@ -1,13 +1,22 @@
 """Fine-tuning for multiple choice with accelerate: one process, one GPU or many, the same code.
 
-Run it as ``kear train --config configs/train/<recipe>.yaml``, under ``accelerate launch`` with any of the
-configs in ``configs/accelerate/``, or under ``torchrun``. Batches are global (split across processes), so a
-2-process run takes the same optimizer steps as a 1-process run. Launched as several processes on a machine
-without a GPU, the processes join over gloo on the CPU. A run writes into ``training.output_dir``:
+Run it as ``kear train --config train/<recipe>`` (a recipe kear ships, :mod:`kear.recipes`, or a settings file),
+under ``accelerate launch`` with any of the ``accelerate/`` recipes, or under ``torchrun``. Batches are global
+(split across processes), so a 2-process run takes the same optimizer steps as a 1-process run. Launched as several
+processes on a machine without a GPU, the processes join over gloo on the CPU. A run writes into
+``training.output_dir``:
 
-* ``checkpoint/``: the latest state, in safetensors and JSON; a rerun resumes from it;
-* ``best/``: the model of the best epoch on the dev set (``kear predict`` and ``kear evaluate`` read it);
+* ``checkpoint/``: the latest state, in safetensors and JSON; a rerun resumes from it. It is a model folder too
+  (``kear predict --model OUTPUT/checkpoint``); ``training.save_total_limit`` keeps earlier ones as
+  ``checkpoint-<step>/``;
+* ``best/``: the model of the best evaluation on the dev set (``kear predict`` and ``kear evaluate`` read it);
+  with ``lora.save=both``, its LoRA adapter alone in ``best/adapter/`` (:mod:`kear.adapters`);
 * ``metrics.jsonl`` (and the trackers of ``training.report_to``); ``results.json`` at the end.
+
+Before the model loads, the run reads its records and refuses dev records that are the training records. While
+it trains, it logs how much of each knowledge segment the token budget keeps (:func:`kear.budget.report_truncation`),
+shows the loss in its progress bar, logs each evaluation in one line, and stops early when
+``training.early_stopping_patience`` evaluations in a row bring no better dev accuracy.
 """
 
 from __future__ import annotations
@@ -17,7 +26,10 @@ import json
 import logging
 import math
 import os
+import sys
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -32,24 +44,28 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from retrieval import annotate, read_records
+from retrieval import Record, annotate, read_records
 from retrieval.errors import ConfigError, KearError
 from retrieval.outputs import check_output, output_lock
 from retrieval.settings import read_settings_file, save_settings, settings_dict
 
+from .adapters import ADAPTER, apply_lora, save_adapter
+from .budget import SegmentSurvival, report_truncation
 from .checkpoint import (
     has_checkpoint,
     iterate_restoring_rng,
+    kept_checkpoints,
     load_checkpoint,
+    prune_checkpoints,
     remove_staged,
     save_checkpoint,
     staged_folder,
 )
-from .config import TrainConfig
+from .config import ALL_TRACKERS, TrainConfig
 from .evaluation import accuracy_of, choice_scores, predictions_for
 from .inference import warn_if_bf16_emulated
 from .inputs import ChoiceCollator, Example, LengthGroupedBatchSampler, encode_records
-from .modeling import KearModel, from_pretrained, save_model
+from .modeling import KearModel, framework_versions, from_pretrained, save_model
 from .optim import build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
@@ -57,6 +73,15 @@ logger = logging.getLogger(__name__)
 # the folders of output_dir that are replaced whole as the run goes (their insides: checkpoint.py, modeling.py)
 CHECKPOINT = "checkpoint"
 BEST = "best"
+# What the trackers call metrics.jsonl's values. metrics.jsonl and results.json keep their own keys: scripts,
+# kear ablate and the model card read them.
+TRACKER_TAGS = {
+    "loss": "train/loss",
+    "learning_rate": "train/learning_rate",
+    "epoch": "train/epoch",
+    "seconds": "train/seconds",
+    "dev_accuracy": "eval/accuracy",
+}
 
 
 @dataclass
@@ -69,42 +94,158 @@ class TrainResult:
     global_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     num_processes: int = 1
+    stopped_early: bool = False  # training.early_stopping_patience ended the run before its last step
+    dev_records: int | None = None  # the questions each dev accuracy is measured on (the model card names them)
 
 
-def load_examples(
-    path: str, config: TrainConfig, tokenizer: Any, limit: int | None = None, progress: bool = True
-) -> list[Example]:
-    """Records from ``path`` (with knowledge added first when ``data.retrieve`` is set), as token ids."""
-    records = read_records(path, split=config.data.split, num_choices=config.data.num_choices)
-    records = islice(records, limit) if limit else records
+@dataclass
+class RunRecords:
+    """The records a run trains and evaluates on, as read (knowledge not yet retrieved, tokens not yet counted).
+
+    Args:
+        train: the training records.
+        dev: the dev records (``None`` without ``data.dev``).
+    """
+
+    train: list[Record]
+    dev: list[Record] | None
+
+
+def _read(source: str, split: str, config: TrainConfig, limit: int | None) -> list[Record]:
+    """The first ``limit`` records (all, for ``None``) of ``split`` of ``source``."""
+    records = read_records(source, split=split, num_choices=config.data.num_choices)
+    return list(islice(records, limit) if limit else records)
+
+
+def read_run_records(config: TrainConfig) -> RunRecords:
+    """The training and dev records, each of its own split (``data.train_split``, ``data.dev_split``).
+
+    Args:
+        config: the run's settings.
+
+    Raises:
+        ConfigError: dev records that are the training records, the same ids and questions (in any order), unless
+            ``data.allow_train_as_dev``; ``KearError`` (``DataError``) for records that cannot be read.
+    """
+    data = config.data
+    train = _read(data.train, data.train_split, config, data.max_train_records)
+    dev = _read(data.dev, data.dev_split, config, data.max_dev_records) if data.dev else None
+    if dev is not None and not data.allow_train_as_dev and _identities(dev) == _identities(train):
+        raise ConfigError(
+            f"data.dev: its {len(dev)} records are the training records (the same ids and questions as data.train), "
+            "and accuracy on what a model trains on says nothing of new questions; give other dev records "
+            "(data.dev, data.dev_split), or set data.allow_train_as_dev=true to check that the model fits them"
+        )
+    return RunRecords(train, dev)
+
+
+def _identities(records: list[Record]) -> list[tuple[str, str]]:
+    """What tells records apart, cheaply: their ids and questions, in an order that does not depend on the file's."""
+    return sorted((record.id, record.question) for record in records)
+
+
+def _same_source(first: str, second: str) -> bool:
+    """Whether two sources name the same file, folder or Hub id."""
+    one, other = Path(first), Path(second)
+    if one.exists() and other.exists():
+        return one.resolve() == other.resolve()
+    return first == second
+
+
+def check_data_settings(config: TrainConfig) -> None:
+    """Refuse, before anything is read, dev data that is the training data's source and split, and evaluation
+    settings without dev data (same records by content are refused once read: :func:`read_run_records`).
+
+    Args:
+        config: the run's settings.
+
+    Raises:
+        ConfigError: one line naming the settings.
+    """
+    data, settings = config.data, config.training
+    if not data.dev:
+        for key in ("eval_steps", "early_stopping_patience"):
+            if getattr(settings, key) is not None:
+                raise ConfigError(f"training.{key} evaluates on dev records, and data.dev is not set")
+        return
+    if not data.allow_train_as_dev and data.train_split == data.dev_split and _same_source(data.train, data.dev):
+        raise ConfigError(
+            f"data.dev: {data.dev} (split '{data.dev_split}') is also data.train's source and split, and accuracy on "
+            "what a model trains on says nothing of new questions; set data.train_split and data.dev_split to "
+            "different splits, or data.allow_train_as_dev=true"
+        )
+
+
+def encode_examples(
+    records: list[Record], config: TrainConfig, tokenizer: Any, progress: bool = True
+) -> tuple[list[Example], SegmentSurvival]:
+    """``records`` (with knowledge added first when ``data.retrieve`` is set) as token ids, and how much of each
+    knowledge segment their inputs kept whole.
+
+    Args:
+        records: the records, as read.
+        config: the run's settings (``data.retrieve``, ``retrieval``, ``inputs``).
+        tokenizer: the encoder's tokenizer.
+        progress: show the retrieval's progress bar.
+    """
     if config.data.retrieve:
         records = annotate(records, config.retrieval, progress=progress)
-    return list(encode_records(records, tokenizer, config.inputs))
+    survival = SegmentSurvival()
+    return list(encode_records(records, tokenizer, config.inputs, survival=survival)), survival
 
 
-def _apply_lora(model: KearModel, config: TrainConfig) -> None:
-    from peft import LoraConfig, get_peft_model
+def _reads_datasets(config: TrainConfig) -> bool:
+    """Whether the run reads its records through ``datasets`` (a dataset folder, a Parquet file, a Hub id)."""
+    return any(source and not Path(source).is_file() for source in (config.data.train, config.data.dev))
 
-    lora = config.lora
-    adapter = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules)
+
+@contextlib.contextmanager
+def library_bars(shown: bool, datasets_too: bool = False) -> Iterator[None]:
+    """The progress bars of transformers and the Hub libraries (loading weights, writing shards, reading dataset
+    folders) hidden while a run that shows none goes, and put back as they were after it.
+
+    Args:
+        shown: whether the run shows progress bars (then nothing changes).
+        datasets_too: hide those of ``datasets`` as well (imported for this when it is not yet: it costs seconds,
+            so only for runs that read through it).
+    """
+    if shown:
+        yield
+        return
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as transformers_logging
+
+    switches = [
+        (
+            transformers_logging.is_progress_bar_enabled(),
+            transformers_logging.enable_progress_bar,
+            transformers_logging.disable_progress_bar,
+        ),
+        (not hub_utils.are_progress_bars_disabled(), hub_utils.enable_progress_bars, hub_utils.disable_progress_bars),
+    ]
+    if datasets_too or "datasets" in sys.modules:
+        import datasets
+
+        switches.append(
+            (datasets.is_progress_bar_enabled(), datasets.enable_progress_bars, datasets.disable_progress_bars)
+        )
+    for _, _, off in switches:
+        off()
     try:
-        model.encoder = get_peft_model(model.encoder, adapter)
-    except ValueError as error:  # peft's word for names no module of the encoder has, or no default for its type
-        found = sorted({name.rsplit(".", 1)[-1] for name, _ in model.encoder.named_modules() if "." in name})
-        raise ConfigError(
-            f"lora.target_modules: {lora.target_modules}: {str(error).splitlines()[0]} (module names of this encoder "
-            f"include {', '.join(found[:12])})"
-        ) from None
+        yield
+    finally:
+        for was_on, on, _ in switches:
+            if was_on:
+                on()
 
 
 class _Run:
     """State of one training run; split in methods so that each step reads on its own."""
 
-    def __init__(self, config: TrainConfig, progress: bool) -> None:
+    def __init__(self, config: TrainConfig, progress: bool, trackers: list[str]) -> None:
         self.config, self.progress = config, progress
         settings = config.training
         self.output = Path(settings.output_dir)
-        trackers = check_trackers(settings.report_to)
         # torchrun and accelerate's multi-GPU launcher start N processes; without a GPU they join over gloo, which
         # accelerate does only when told to use the CPU (otherwise each would run alone, as rank 0 of 1)
         launched = int(os.environ.get("WORLD_SIZE", "1"))
@@ -137,13 +278,17 @@ class _Run:
         """Whether this process writes what all processes share (logs, best/, results); the others wait."""
         return self.accelerator.is_main_process
 
-    def build(self) -> None:
-        """Build the model, read the data, and hand model, optimizer, loader and schedule to accelerate."""
+    def build(self, records: RunRecords) -> None:
+        """Build the model, tokenize the data, and hand model, optimizer, loader and schedule to accelerate.
+
+        Args:
+            records: the training and dev records, as read.
+        """
         settings = self.config.training
-        # the model first: an encoder that cannot serve (a pickle, too short for max_length) stops the run before
-        # the data is read and tokenized (the order changes no random draw: reading data draws none)
+        # the model before the tokens: an encoder that cannot serve (a pickle, too short for max_length) stops the
+        # run before knowledge is retrieved and records tokenized (the order changes no random draw)
         model = self.build_model()
-        self.read_data()
+        self.encode_data(records)
         loader = self.build_loader()
         self.steps_per_epoch = math.ceil(len(self.sampler) / settings.gradient_accumulation_steps)
         self.total_steps = settings.max_steps or math.ceil(settings.epochs * self.steps_per_epoch)
@@ -171,21 +316,22 @@ class _Run:
         if config.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         if config.lora.enabled:
-            _apply_lora(model, config)
+            apply_lora(model, config.lora)
         return model
 
-    def read_data(self) -> None:
-        """Read and tokenize the training and dev records (knowledge retrieved first when ``data.retrieve`` is set)."""
-        config, show = self.config, self.progress and self.main
+    def encode_data(self, records: RunRecords) -> None:
+        """Tokenize the training and dev records (knowledge retrieved first when ``data.retrieve`` is set), and
+        report how much of each knowledge segment their inputs keep."""
         with self.accelerator.main_process_first():  # the others then find retrieved knowledge in the cache
-            self.train_examples = load_examples(
-                config.data.train, config, self.tokenizer, config.data.max_train_records, show
-            )
-            self.dev_examples = None
-            if config.data.dev:
-                self.dev_examples = load_examples(
-                    config.data.dev, config, self.tokenizer, config.data.max_dev_records, show
-                )
+            self.train_examples = self.encode(records.train, "training data")
+            self.dev_examples = None if records.dev is None else self.encode(records.dev, "dev data")
+
+    def encode(self, records: list[Record], what: str) -> list[Example]:
+        """``records`` as token ids; the share of choices that keep each segment whole is logged as ``what``."""
+        examples, survival = encode_examples(records, self.config, self.tokenizer, self.progress and self.main)
+        if self.main:
+            report_truncation(survival, what)
+        return examples
 
     def build_loader(self) -> DataLoader:
         """The training batches: grouped by length when asked, padded to the longest example of each batch."""
@@ -211,8 +357,32 @@ class _Run:
     # --------------------------------------------------------------------------------------- checkpoints
 
     def write_checkpoint(self, state: dict[str, Any]) -> None:
-        """Write ``checkpoint/`` with ``state`` (the trainer state), the model, optimizer, schedule and generators."""
-        save_checkpoint(self.output / CHECKPOINT, state, self.accelerator, self.model, self.optimizer, self.scheduler)
+        """Write ``checkpoint/`` with ``state`` (the trainer state), the model (a model folder: config and tokenizer
+        too), optimizer, schedule and generators; keep earlier ones as ``training.save_total_limit`` says."""
+        limit = self.config.training.save_total_limit
+        save_checkpoint(
+            self.output / CHECKPOINT,
+            state,
+            self.accelerator,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            model_files=self.write_model_files,
+            # the checkpoint/ of a run started over is another run's: replaced, never kept among this one's
+            keep_previous=self.checkpoint_is_ours and limit != 1,
+        )
+        self.checkpoint_is_ours = True
+        if self.main:
+            prune_checkpoints(self.output / CHECKPOINT, None if limit is None else limit - 1)
+
+    def write_model_files(self, folder: Path) -> None:
+        """Write what a model folder holds besides its weights (config, tokenizer) into ``folder``."""
+        model = self.accelerator.unwrap_model(self.model)
+        model.config.framework_versions = framework_versions()
+        # what save_pretrained records, so that the Auto classes find the model's class as they do in best/
+        model.config.architectures = [type(model).__name__]
+        model.config.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
 
     # ------------------------------------------------------------------------------------------ logging
 
@@ -221,7 +391,7 @@ class _Run:
         if self.main:
             with open(self.metrics_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-        values = {k: v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
+        values = {TRACKER_TAGS.get(k, k): v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
         self.accelerator.log(values, step=record["step"])  # the trackers, on the main process only
 
     def open_logs(self, resumed_step: int) -> None:
@@ -289,35 +459,45 @@ class _Run:
         return accuracy_of(predictions_for(self.dev_examples, scores))
 
     def save_best(self) -> None:
-        """Keep the model as it is now in ``best/``: what ``kear predict`` and ``kear evaluate`` read."""
+        """Keep the model as it is now in ``best/``: what ``kear predict`` and ``kear evaluate`` read (with
+        ``lora.save=both``, its adapter alone in ``best/adapter/`` too)."""
         if self.main:
+            model = self.accelerator.unwrap_model(self.model)
             with staged_folder(self.output / BEST) as staging:
-                save_model(self.accelerator.unwrap_model(self.model), self.tokenizer, staging)
+                save_model(model, self.tokenizer, staging)
+                if self.config.lora.save == "both":
+                    save_adapter(model, staging / ADAPTER)
                 save_settings(self.config, staging / "train_config.yaml")
         self.accelerator.wait_for_everyone()
 
     def run(self) -> TrainResult:
-        """Train, epoch by epoch, from where a checkpoint left off (or from the start); see the steps below."""
+        """Train, epoch by epoch, from where a checkpoint left off (or from the start), until the last step or an
+        early stop; see the steps below."""
         state = self.resume()
         self.prepare(state)
         for epoch in range(state["epoch"], self.epochs):
+            if state["global_step"] >= self.total_steps or state["stopped_early"]:
+                break  # a resumed run that had finished, or stopped early: nothing left to train
             self.train_epoch(epoch, state)
-            self.end_epoch(epoch, state)
-            if state["global_step"] >= self.total_steps:
-                break
+            if not state["stopped_early"]:  # a stop inside the epoch has evaluated and checkpointed already
+                self.end_epoch(epoch, state)
         return self.finish(state)
 
     def resume(self) -> dict[str, Any]:
         """The trainer state to start from: the checkpoint's, restored into model, optimizer and schedule, when
-        ``training.resume`` is set and there is one; a fresh state otherwise."""
+        ``training.resume`` is set and there is one; a fresh state otherwise (and the earlier checkpoints that a
+        run started over leaves, removed)."""
         folder = self.output / CHECKPOINT
         # the random generators of the checkpoint are put back only at the first batch (see train_epoch)
         self.rng: dict[str, Any] | None = None
-        if not (self.config.training.resume and has_checkpoint(folder)):
+        self.checkpoint_is_ours = self.config.training.resume and has_checkpoint(folder)
+        if not self.checkpoint_is_ours:
+            if self.main:
+                prune_checkpoints(folder, 0)
             return fresh_state()
         state, self.rng = load_checkpoint(folder, self.accelerator, self.model, self.optimizer, self.scheduler)
         logger.info("resuming from %s at step %d", folder, state["global_step"])
-        return state
+        return {**fresh_state(), **state}  # a checkpoint of an older kear lacks the newer keys
 
     def prepare(self, state: dict[str, Any]) -> None:
         """Announce the run, open its logs (cut back to ``state``'s step) and record its settings, then start the
@@ -335,6 +515,9 @@ class _Run:
         )
         self.model.train()
         self.running: list[float] = []  # the losses of the batches since the last logged step
+        self.pending: list[float] = []  # the losses of the batches of the optimizer step under way
+        # the mean loss of each of the last logging_steps optimizer steps: what the progress bar shows
+        self.recent: deque[float] = deque(maxlen=self.config.training.logging_steps)
         self.started = time.perf_counter()
         self.epochs_done = state["epoch"] + state["batches_done"] / len(self.sampler)  # as a fraction
 
@@ -349,7 +532,7 @@ class _Run:
         rng, self.rng = self.rng, None  # a checkpoint's generators are restored once, in the epoch it resumes
         for index, batch in enumerate(iterate_restoring_rng(loader, rng, mid_epoch=bool(skip)), start=skip):
             loss = self.forward_backward(batch)
-            self.running.append(self.accelerator.gather(loss.detach()).mean().item())
+            self.pending.append(self.accelerator.gather(loss.detach()).mean().item())
             # with gradient accumulation, only some batches end in an optimizer step
             if self.accelerator.sync_gradients and self.count_step(epoch, index, state):
                 break
@@ -368,20 +551,32 @@ class _Run:
         return loss
 
     def count_step(self, epoch: int, index: int, state: dict[str, Any]) -> bool:
-        """Record an optimizer step taken on batch ``index`` of ``epoch`` in ``state``; log the loss and checkpoint
-        as the settings ask. Returns whether it was the run's last step."""
+        """Record an optimizer step taken on batch ``index`` of ``epoch`` in ``state``; log the loss, evaluate and
+        checkpoint as the settings ask. Returns whether the run stops here (its last step, or an early stop)."""
         settings = self.config.training
         state["global_step"] += 1
         state.update(epoch=epoch, batches_done=index + 1)
         self.epochs_done = epoch + (index + 1) / len(self.sampler)
-        self.bar.update(1)
+        self.show_loss()
         step = state["global_step"]
         if step % settings.logging_steps == 0 or step == self.total_steps:
             self.log_loss(step)
-        # the last step is followed by the epoch's own checkpoint (end_epoch): no need for two
-        if settings.save_steps and step % settings.save_steps == 0 and step < self.total_steps:
+        # the epoch's last step, and the run's, are followed by end_epoch's evaluation and checkpoint: not two
+        inside = index + 1 < len(self.sampler) and step < self.total_steps
+        if inside and settings.eval_steps and step % settings.eval_steps == 0:
+            self.evaluate_and_keep(state)
+        # a stop inside the epoch checkpoints there, so that a rerun finds the run over
+        if inside and ((settings.save_steps and step % settings.save_steps == 0) or state["stopped_early"]):
             self.write_checkpoint(state)
-        return step >= self.total_steps
+        return step >= self.total_steps or state["stopped_early"]
+
+    def show_loss(self) -> None:
+        """Move the progress bar one step on, showing the mean loss of the last ``logging_steps`` steps."""
+        self.recent.append(sum(self.pending) / len(self.pending))
+        self.running.extend(self.pending)
+        self.pending = []
+        self.bar.set_postfix(loss=f"{sum(self.recent) / len(self.recent):.4f}", refresh=False)
+        self.bar.update(1)
 
     def log_loss(self, step: int) -> None:
         """Log the mean loss of the batches since the last logged step, at optimizer step ``step``."""
@@ -397,19 +592,46 @@ class _Run:
         self.running = []
 
     def end_epoch(self, epoch: int, state: dict[str, Any]) -> None:
-        """Evaluate on the dev set, keep the model in ``best/`` if it is the best yet (the latest, without a dev
-        set), and checkpoint: a resumed run then starts at the next epoch."""
+        """Evaluate (see :meth:`evaluate_and_keep`) and checkpoint: a resumed run then starts at the next epoch."""
+        self.evaluate_and_keep(state)
+        state.update(epoch=epoch + 1, batches_done=0)
+        self.write_checkpoint(state)
+
+    def evaluate_and_keep(self, state: dict[str, Any]) -> None:
+        """Evaluate on the dev set; keep the model in ``best/`` if it is the best yet (the latest, without a dev
+        set); count the evaluations since the best, and stop the run when ``early_stopping_patience`` is reached."""
         accuracy = self.evaluate()
         entry = {"epoch": round(self.epochs_done, 4), "step": state["global_step"], "dev_accuracy": accuracy}
         state["history"].append(entry)
         self.log(entry)
-        if accuracy is not None and (state["best_accuracy"] is None or accuracy > state["best_accuracy"]):
-            state.update(best_accuracy=accuracy, best_epoch=entry["epoch"])
-            self.save_best()
-        elif accuracy is None:
+        if accuracy is None:
             self.save_best()  # no dev set: keep the latest model
-        state.update(epoch=epoch + 1, batches_done=0)
-        self.write_checkpoint(state)
+            return
+        if state["best_accuracy"] is None or accuracy > state["best_accuracy"]:
+            state.update(best_accuracy=accuracy, best_epoch=entry["epoch"], evaluations_since_best=0)
+            self.save_best()
+        else:
+            state["evaluations_since_best"] += 1
+        logger.info(
+            "epoch %.2f step %d: dev accuracy %.4f (best %.4f)",
+            entry["epoch"],
+            entry["step"],
+            accuracy,
+            state["best_accuracy"],
+        )
+        patience = self.config.training.early_stopping_patience
+        if patience is not None and state["evaluations_since_best"] >= patience:
+            state["stopped_early"] = True
+            logger.info(
+                "stopping early at step %d: %d evaluation%s without a better dev accuracy than %.4f (epoch %.2f); "
+                "training.early_stopping_patience is %d",
+                entry["step"],
+                state["evaluations_since_best"],
+                "" if state["evaluations_since_best"] == 1 else "s",
+                state["best_accuracy"],
+                state["best_epoch"],
+                patience,
+            )
 
     def finish(self, state: dict[str, Any]) -> TrainResult:
         """End the progress bar and the trackers, and write what the run achieved to ``results.json`` (and into
@@ -423,6 +645,8 @@ class _Run:
             state["global_step"],
             state["history"],
             self.accelerator.num_processes,
+            state["stopped_early"],
+            len(getattr(self, "dev_examples", None) or []) or None,
         )
         if self.main:
             summary = json.dumps({k: v for k, v in asdict(result).items() if k != "output_dir"}, indent=2)
@@ -434,11 +658,29 @@ class _Run:
 
 def fresh_state() -> dict[str, Any]:
     """The trainer state of a run that starts from scratch (written as ``trainer_state.json`` in checkpoints)."""
-    return {"epoch": 0, "batches_done": 0, "global_step": 0, "best_accuracy": None, "best_epoch": None, "history": []}
+    return {
+        "epoch": 0,
+        "batches_done": 0,
+        "global_step": 0,
+        "best_accuracy": None,
+        "best_epoch": None,
+        "history": [],
+        "evaluations_since_best": 0,
+        "stopped_early": False,
+    }
 
 
 def check_trackers(names: list[str]) -> list[str]:
-    """The trackers of ``training.report_to``, each known to accelerate and installed; one-line errors otherwise."""
+    """The trackers of ``training.report_to``, each known to accelerate and installed; one-line errors otherwise.
+
+    Args:
+        names: the setting's names (:func:`kear.config.tracker_names`: ``none`` is already ``[]``); ``["all"]``
+            stands for every tracker accelerate finds installed (none, on a machine without any).
+    """
+    if names == [ALL_TRACKERS]:
+        found = [str(getattr(tracker, "value", tracker)) for tracker in get_available_trackers()]
+        logger.info("training.report_to=all: %s", ", ".join(found) or "no tracker is installed (metrics.jsonl only)")
+        return found
     for name in names:
         if name not in LOGGER_TYPE_TO_CLASS:
             known = ", ".join(sorted(LOGGER_TYPE_TO_CLASS))
@@ -460,14 +702,15 @@ def check_processes(accelerator: Accelerator, launched: int) -> None:
         if os.environ.get(variable, "").lower() == "true" and accelerator.distributed_type != kind:
             raise ConfigError(
                 f"the accelerate config asks for {kind.value}, but accelerate runs it only on GPUs (and other "
-                f"accelerators); here it would run as {accelerator.distributed_type.value}. On CPUs use "
-                "configs/accelerate/cpu-2proc.yaml"
+                f"accelerators); here it would run as {accelerator.distributed_type.value}. On CPUs use the recipe "
+                "accelerate/cpu-2proc (kear recipe path accelerate/cpu-2proc)"
             )
     if launched == 1 and "MASTER_ADDR" in os.environ and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true":
         # accelerate's MULTI_CPU launcher starts one process and expects mpirun to start the others
         logger.warning(
             "accelerate launch started 1 process: its multi-CPU launcher needs mpirun. For several processes on "
-            "this machine use configs/accelerate/cpu-2proc.yaml, or torchrun --nproc_per_node N -m kear.cli train"
+            "this machine use the recipe accelerate/cpu-2proc (kear recipe path accelerate/cpu-2proc), or torchrun "
+            "--nproc_per_node N -m kear.cli train"
         )
 
 
@@ -490,6 +733,7 @@ RESUMABLE_CHANGES = (
     "training.num_workers",
     "training.logging_steps",
     "training.save_steps",
+    "training.save_total_limit",
     "training.eval_batch_size",
 )
 
@@ -503,9 +747,10 @@ def check_output_dir(config: TrainConfig, overwrite: bool = False) -> None:
     """
     output = Path(config.training.output_dir)
     saved = output / "train_config.yaml"
-    # best/ and checkpoint/ are replaced whole as the run goes: nothing the run reads may live there
+    # best/ and checkpoint/ are replaced whole as the run goes, and earlier checkpoints removed: nothing the run reads
+    # may live there
     reads = [config.data.train, config.data.dev, config.model.name_or_path, *config.retrieval.read_paths()]
-    for kept in (BEST, CHECKPOINT):
+    for kept in (BEST, CHECKPOINT, *(path.name for path in kept_checkpoints(output / CHECKPOINT))):
         for source in reads:
             if source and Path(source).exists() and Path(source).resolve().is_relative_to((output / kept).resolve()):
                 raise ConfigError(
@@ -551,14 +796,25 @@ def train(config: TrainConfig, progress: bool = True, *, overwrite: bool = False
     ``output_dir`` must be new, empty, or a run of kear's (with ``overwrite``, any folder: the run's files join
     those there); a run with other settings is resumed only on request (``training.resume=false`` starts it over).
     One run at a time writes an ``output_dir``.
+
+    Args:
+        config: the run's settings.
+        progress: show progress bars (kear's, and those of the libraries it calls); ``False`` shows none.
+        overwrite: write into an ``output_dir`` that holds files kear did not write.
     """
     if not config.data.train:
         raise KearError("data.train is not set: give the training records (e.g. data.train=train.jsonl)")
+    check_data_settings(config)
+    trackers = check_trackers(config.training.report_to)
     check_output_dir(config, overwrite)
     output = Path(config.training.output_dir)
-    with output_lock(output) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext():
+    with (
+        library_bars(progress, _reads_datasets(config)),
+        output_lock(output) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext(),
+    ):
         if output.is_dir():
             remove_leftovers(output)
-        run = _Run(config, progress)
-        run.build()
+        records = read_run_records(config)  # before the model loads: dev records that are the training ones stop here
+        run = _Run(config, progress, trackers)
+        run.build(records)
         return run.run()

@@ -35,6 +35,7 @@ _EXPORTS = {
     "RetrievalReport": "pipeline",
     "Segment": "source",
     "annotate": "pipeline",
+    "as_records": "records",
     "build_sources": "pipeline",
     "default_segments": "source",
     "index_examples": "examples",
@@ -74,6 +75,7 @@ __all__ = [
     "RetrievalReport",
     "Segment",
     "annotate",
+    "as_records",
     "build_sources",
     "default_segments",
     "index_examples",
@@ -99,7 +101,7 @@ if TYPE_CHECKING:
     from .errors import ConfigError, DataError, ErrorPolicy, KearError
     from .examples import ExamplesConfig, ExamplesSource, index_examples
     from .pipeline import Annotator, RetrievalReport, annotate, build_sources, retrieve_file
-    from .records import Choice, Record, read_records, record_from_dict, write_records
+    from .records import Choice, Record, as_records, read_records, record_from_dict, write_records
     from .settings import load_settings
     from .source import Knowledge, KnowledgeSource, Segment, default_segments, register, segments, sources
 

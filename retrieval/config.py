@@ -27,15 +27,18 @@ class RetrievalConfig:
         sources: which sources to run, by name (default: KEAR's three, ``conceptnet``, ``dictionary`` and
             ``examples``); each source has a settings section of its name (``conceptnet.index``...), whose
             arguments its settings class documents.
+        bundle: a knowledge bundle (:mod:`retrieval.bundle`, written by ``kear push``) that the sections' relative
+            index and corpus paths are read in: a folder, or ``hf://datasets/OWNER/NAME@REVISION`` on the Hub.
         cache_dir: where results are cached (default ``$KEAR_CACHE`` or ``~/.cache/kear``).
         use_cache: reuse cached results, so a rerun repeats no work.
         batch_size: records annotated (and cached) together.
 
     Every section checks its own values when built (see each); here: ``sources`` among the registered ones,
-    each once; ``cache_dir`` a non-empty path or null; ``batch_size`` an integer >= 1.
+    each once; ``bundle`` and ``cache_dir`` non-empty or null; ``batch_size`` an integer >= 1.
     """
 
     sources: list[str] = field(default_factory=default_sources)
+    bundle: str | None = None
     cache_dir: str | None = None
     use_cache: bool = True
     batch_size: int = 256
@@ -53,6 +56,7 @@ class RetrievalConfig:
 
     def __post_init__(self) -> None:
         check_texts(self.sources, "sources", choices=list(sources()), what="source")
+        check_text(self.bundle, "bundle", optional=True)
         check_text(self.cache_dir, "cache_dir", optional=True)
         check_bool(self.use_cache, "use_cache")
         check_int(self.batch_size, "batch_size", 1)
@@ -65,6 +69,24 @@ class RetrievalConfig:
         folder = self.cache_dir or os.environ.get("KEAR_CACHE") or "~/.cache/kear"
         return Path(folder).expanduser() / "retrieval.sqlite"
 
+    def located(self) -> RetrievalConfig:
+        """These settings with the bundle's place put into each relative path it holds (a Hub bundle is fetched
+        first), and ``bundle`` unset; the settings themselves when they name no bundle.
+
+        Raises:
+            ConfigError: a bundle that is not there or cannot be fetched, in one line.
+        """
+        if self.bundle is None:
+            return self
+        from .bundle import bundle_paths, open_bundle
+        from .settings import load_settings
+
+        values = asdict(self)
+        for name, key, value in bundle_paths(values, open_bundle(self.bundle)):
+            values[name][key] = value
+        values["bundle"] = None
+        return load_settings(RetrievalConfig, values=values)
+
     def resolved(self) -> RetrievalConfig:
         """These settings with each path they read (indexes, corpora, the cache folder) made absolute from where this
         process runs, for processes that run elsewhere (a cluster's workers); what is not a local path (a Hub id)
@@ -74,7 +96,7 @@ class RetrievalConfig:
         def absolute(path: str) -> str:
             return str(Path(path).expanduser().resolve()) if Path(path).expanduser().exists() else path
 
-        values = asdict(self)
+        values = asdict(self.located())
         for name, cls in sources().items():
             for key in cls.reads:
                 value = values[name][key]
@@ -89,8 +111,9 @@ class RetrievalConfig:
         """The files and folders retrieval with these settings reads (indexes, corpora, the cache): what an output
         must not overwrite. ``names``: only those sources' (default ``self.sources``)."""
         chosen = self.sources if names is None else names
+        located = self.located()
         paths = [
-            path for name, cls in sources().items() if name in chosen for path in cls.read_paths(self.section(name))
+            path for name, cls in sources().items() if name in chosen for path in cls.read_paths(located.section(name))
         ]
         return [*paths, str(self.cache_path())] if self.use_cache else paths
 

@@ -18,7 +18,7 @@ from .cache import KnowledgeCache, record_key
 from .config import RetrievalConfig
 from .errors import ConfigError, ErrorPolicy
 from .outputs import atomic_writer, check_output, check_writable
-from .records import RECORDS, Record, read_records, record_from_dict, write_records
+from .records import RECORDS, Record, as_records, read_records, record_from_dict, write_records
 from .source import KnowledgeSource, sources
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 def build_sources(config: RetrievalConfig, names: Sequence[str] | None = None) -> list[KnowledgeSource]:
     """Instantiate sources by name, in the order they run (ConceptNet first: it may ground the question concept
     that the dictionary then defines)."""
+    config = config.located()
     names = list(config.sources if names is None else names)
     known = sources()
     unknown = [n for n in names if n not in known]
@@ -83,13 +84,13 @@ class Annotator:
 
     Example::
 
-        annotator = Annotator(load_settings(RetrievalConfig, "configs/retrieval/csqa.yaml"))
+        annotator = Annotator(load_settings(RetrievalConfig, "csqa.yaml"))
         for batch in batches:
             records = annotator(batch)  # the same records, with their knowledge fields
     """
 
     def __init__(self, config: RetrievalConfig, sources: Sequence[str] | None = None) -> None:
-        self.config = config
+        self.config = config.located()  # a bundle's paths, fetched once here rather than per process
         self.names = None if sources is None else list(sources)
         self._opened: tuple[int, list[KnowledgeSource], dict[str, str]] | None = None
         self._cache: tuple[int, KnowledgeCache] | None = None
@@ -151,6 +152,7 @@ class Annotator:
     ) -> Iterator[Record]:
         """Add knowledge fields to each record, in place, and yield it (see :func:`annotate`)."""
         report = report if report is not None else RetrievalReport()
+        records = as_records(records)  # dicts and datasets rows become records; records stay themselves
         started = time.perf_counter()
         active, fingerprints = self._active()
         cache = self._knowledge_cache()
@@ -188,7 +190,9 @@ def annotate(
     """Add knowledge fields to each record, in place, and yield it.
 
     Args:
-        records: the records, in any number (they are processed in batches and streamed).
+        records: the records, in any number (they are processed in batches and streamed); dicts in any layout
+            :func:`retrieval.read_records` reads, or the rows of a ``datasets.Dataset``, are made records first (and
+            those records yielded).
         config: retrieval settings, whose sources are built for this call alone; or an :class:`Annotator`, whose
             sources, opened once, serve every call (the way to retrieve batch after batch).
         sources: source names to run (default ``config.sources``; with an annotator, its own).

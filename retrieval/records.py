@@ -392,7 +392,7 @@ def _from_objects(
     seen: dict[bytes, int | str] = {}
     for where, obj in objects:
         try:
-            record = record_from_dict(obj)
+            record = obj if isinstance(obj, Record) else record_from_dict(obj)
             if num_choices is not None and len(record.choices) != num_choices:
                 raise ValueError(f"expected {num_choices} choices, got {len(record.choices)}")
             digest = hashlib.blake2b(record.id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
@@ -461,26 +461,32 @@ def _dataset_rows(source: str, split: str | None) -> Iterator[tuple[str, Any]]:
 
 
 def read_records(
-    source: str | Path,
+    source: str | Path | Iterable[Any],
     *,
     split: str | None = None,
     policy: ErrorPolicy | None = None,
     num_choices: int | None = None,
 ) -> Iterator[Record]:
-    """Read records from a file, a dataset folder or a Hub dataset id, in any supported layout.
+    """Read records from a file, a dataset folder, a Hub dataset id or data in memory, in any supported layout.
 
     Args:
         source: a ``.jsonl``/``.json`` file (optionally ``.gz``), ``-`` for stdin, a ``.parquet`` file, a folder
-            written by ``datasets.save_to_disk`` or holding a Hub dataset's files, or a Hub id such as
-            ``tau/commonsense_qa`` (needs network, or the ``datasets`` cache).
+            written by ``datasets.save_to_disk`` or holding a Hub dataset's files, a Hub id such as
+            ``tau/commonsense_qa`` (needs network, or the ``datasets`` cache); or, from Python, a
+            ``datasets.Dataset``, a list (any iterable) of dicts in any supported layout, or of records.
         split: the split to read from a dataset folder or Hub id (default ``validation``).
         policy: what to do with invalid lines (stop by default).
         num_choices: if set, a record with another number of choices is invalid.
 
     A source that holds no (valid) record is a :class:`DataError` once it has been read: an empty input is a
-    mistake, and must not, say, replace an earlier output with nothing.
+    mistake, and must not, say, replace an earlier output with nothing. Data in memory is named in errors by its
+    type and each item by its position (``list of dicts, item 3: ...``).
     """
     policy = policy or ErrorPolicy()
+    if not isinstance(source, (str, Path)):
+        objects, name = _in_memory(source)
+        yield from _counted(_from_objects(objects, name, policy, num_choices), name, policy)
+        return
     name = str(source)
     path = Path(source)
     if name == "-":
@@ -495,13 +501,49 @@ def read_records(
         objects = _dataset_rows(name, split)
     else:
         raise DataError(name, None, "no such file")
+    yield from _counted(_from_objects(objects, name, policy, num_choices), name, policy)
+
+
+def as_records(items: Iterable[Any]) -> Iterator[Record]:
+    """Records from what Python code holds: records (yielded as they are, so knowledge is added to them in place),
+    dicts in any supported layout, or a ``datasets.Dataset``. A bad item is a one-line :class:`DataError` naming
+    its position; none at all is no error here (:func:`read_records` refuses an empty input).
+    """
+    objects, name = _in_memory(items)
+    return _from_objects(objects, name, ErrorPolicy())
+
+
+def _counted(records: Iterator[Record], name: str, policy: ErrorPolicy) -> Iterator[Record]:
+    """``records``, then a :class:`DataError` if there was none (an empty input is a mistake)."""
     skipped, count = policy.skipped, 0
-    for record in _from_objects(objects, name, policy, num_choices):
+    for record in records:
         count += 1
         yield record
     if not count:
         invalid = policy.skipped - skipped
         raise DataError(name, None, f"holds no valid records ({invalid} skipped)" if invalid else "holds no records")
+
+
+def _in_memory(source: Any) -> tuple[Iterator[tuple[str, Any]], str]:
+    """The items of data given from Python (a ``datasets.Dataset``, dicts, records), each with its position, and
+    the name errors give the data.
+
+    Raises:
+        DataError: data of no kind that holds records (a ``DatasetDict``: pick a split; a dict; a number...).
+    """
+    kind = type(source).__name__
+    if kind in ("DatasetDict", "IterableDatasetDict"):
+        splits = ", ".join(repr(name) for name in source)
+        raise DataError(f"<{kind}>", None, f"holds splits ({splits}): give one of them, e.g. data['validation']")
+    if isinstance(source, (dict, bytes)) or not isinstance(source, Iterable):
+        raise DataError(f"<{kind}>", None, "expected records: a file, a datasets.Dataset, or a list of dicts")
+    name = "<Dataset>" if kind in ("Dataset", "IterableDataset") else f"<{kind} of records>"
+
+    def items() -> Iterator[tuple[str, Any]]:
+        for position, item in enumerate(source, start=1):
+            yield f"item {position}", item
+
+    return items(), name
 
 
 RECORDS = "records"  # the kind of output record files are (retrieval.outputs)

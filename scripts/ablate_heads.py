@@ -2,12 +2,12 @@
 """Accuracy of every pooling head against KEAR's first-token head and one extra self-attention layer.
 
 Same encoder (the packaged MiniLM) and settings for every head; the heads and their settings are in
-``configs/study/heads.yaml``:
+``study/heads`` (``kear recipe show study/heads``):
 
 * **demo**: the bundled knowledge-dependent sample (train on its training part, score its development part)
   with ``kear demo``'s recipe (``kear/recipes/demo.yaml``), over several seeds;
 * **dev folds**: the real CommonsenseQA dev split (``--data``) with all three kinds of knowledge, over
-  cross-validation folds, with the study's recipe (``configs/study/train.yaml``, as ``scripts/study_csqa_dev.py``
+  cross-validation folds, with the study's recipe (``study/train``, as ``scripts/study_csqa_dev.py``
   trains); skipped when the data is absent.
 
 Reports mean and standard deviation per head in ``docs/results/heads.md``.
@@ -133,7 +133,7 @@ def main() -> None:
     lines = [
         *common.header("Pooling heads: accuracy ablation", time.perf_counter() - started),
         "Every head on the same encoder (the packaged MiniLM) with the same settings and all three kinds of "
-        "knowledge in the input; each head's own settings are in `configs/study/heads.yaml`.",
+        "knowledge in the input; each head's own settings are in `kear recipe show study/heads`.",
         "",
     ]
     if demo is not None:
@@ -152,7 +152,7 @@ def main() -> None:
             "",
             f"Held-out accuracy over {args.folds} folds of the 1,221 questions (knowledge from our retriever: "
             "mini graph, mini dictionary, BM25 over the training folds), after the last epoch; "
-            f"{args.epochs:g} epoch(s), other settings as the study's recipe (`configs/study/train.yaml`).",
+            f"{args.epochs:g} epoch(s), other settings as the study's recipe (`kear recipe show study/train`).",
             "",
             *table(dev, "per fold"),
             "",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What each kind of knowledge buys on the real CommonsenseQA dev split: ``kear ablate`` on 5 folds of it.
 
-The 1,221 dev questions (``--data``) are split into 5 folds; the study (``configs/study/csqa-dev.yaml``) trains
+The 1,221 dev questions (``--data``) are split into 5 folds; the study (``study/csqa-dev``, a recipe kear ships) trains
 the packaged MiniLM on each fold's training part under every condition, chooses the learning rate and epochs on
 an inner split of that part, and scores the held-out fold once. Knowledge comes from this project's retriever
 over the data's mini graph and mini dictionary (and WordNet, when installed), similar examples from the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _common import REFERENCE, REFERENCE_HELP, quiet, reference_indexes
 
-STUDY = Path("configs/study/csqa-dev.yaml")
+STUDY = "study/csqa-dev"  # a recipe kear ships (--config takes a file too)
 WORDNET = Path("/usr/share/wordnet")
 
 
@@ -60,7 +60,7 @@ def agreement_section(data: Path, indexes: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REFERENCE, help=f"the reference data (default {REFERENCE_HELP})")
-    parser.add_argument("--config", type=Path, default=STUDY, help=f"the study (default {STUDY})")
+    parser.add_argument("--config", default=STUDY, help=f"the study: a file or a recipe's name (default {STUDY})")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="study settings, e.g. data.folds=3")
     args = parser.parse_args()
     if not (args.data / "dev.json").is_file():
@@ -71,9 +71,11 @@ def main() -> None:
         )
     quiet()
     from kear.ablate import StudyConfig, ablate, check_study_outputs
+    from kear.recipes import settings_file
     from retrieval import load_settings
 
-    study = load_settings(StudyConfig, args.config, [f"data.records={args.data / 'dev.json'}", *args.overrides])
+    overrides = [f"data.records={args.data / 'dev.json'}", *args.overrides]
+    study = load_settings(StudyConfig, settings_file(args.config), overrides)
     indexes = Path(study.output_dir) / "indexes"  # where the study's retrieval settings read them
     check_study_outputs(study)  # before the indexes go into output_dir: then the study may write among them
     build_indexes(args.data, indexes)

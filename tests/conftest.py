@@ -154,6 +154,7 @@ def trained_model(tiny_deberta: Path, sample_knowledge: Path, tmp_path_factory: 
         f"model.name_or_path={tiny_deberta}",
         f"data.train={sample_knowledge}",
         f"data.dev={sample_knowledge}",
+        "data.allow_train_as_dev=true",  # a smoke model: the sample is too small to split
         "inputs.max_length=64",
         f"training.output_dir={output}",
         "training.batch_size=4",

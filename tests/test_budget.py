@@ -8,7 +8,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from kear.budget import SegmentSurvival, fit
+from kear.budget import SegmentSurvival, fit, report_truncation
 from kear.inputs import InputConfig, encode_records
 from retrieval import record_from_dict
 
@@ -95,6 +95,36 @@ def test_survival_counts_the_segments_kept_whole(tokenizer) -> None:
     assert survival.shares() == {"qc_meaning": 1.0, "ac_meaning": 0.5, "examples": 0.0, "triple": 0.5}
     # the question-level definition is in both choices' inputs; the rest only in the first's
     assert survival.present == {"qc_meaning": 4, "ac_meaning": 2, "examples": 2, "triple": 2}
+
+
+def test_the_truncation_report_warns_of_cut_segments_only_when_the_budget_is_short(tokenizer, caplog) -> None:
+    short, roomy = SegmentSurvival(), SegmentSurvival()
+    layout(tokenizer, short, max_length=16)  # the triple goes, and the examples lose their tail
+    layout(tokenizer, roomy, max_length=24)  # everything fits
+    with caplog.at_level("INFO", logger="kear.budget"):
+        report_truncation(short, "training data")
+    (kept, cut) = caplog.records
+    assert (
+        kept.levelname == "INFO" and "qc_meaning 100.0%, ac_meaning 100.0%, examples 0.0%, triple 0.0%" in kept.message
+    )
+    assert cut.levelname == "WARNING" and cut.message.startswith(
+        "training data: the token budget cuts examples in 100.0% of choices, triple in 100.0% of choices; raise "
+        "inputs.max_length, or give the segments that matter room with inputs.segment_caps"
+    )
+    assert "inputs.truncation" in cut.message
+    caplog.clear()
+    with caplog.at_level("INFO", logger="kear.budget"):
+        report_truncation(roomy, "dev data")
+        report_truncation(SegmentSurvival(), "plain data")  # no knowledge at all: nothing to say
+    assert [(r.levelname, r.message.split(":")[0]) for r in caplog.records] == [("INFO", "dev data")]
+
+
+def test_a_segment_cut_in_five_percent_of_choices_or_fewer_is_no_warning(caplog) -> None:
+    survival = SegmentSurvival(present={"triple": 100, "examples": 100}, whole={"triple": 95, "examples": 94})
+    with caplog.at_level("WARNING", logger="kear.budget"):
+        report_truncation(survival, "dev data")
+    (warning,) = caplog.records
+    assert "examples in 6.0% of choices" in warning.message and "triple" not in warning.message
 
 
 def test_without_caps_or_order_the_cut_is_keas_one_text_cut() -> None:

@@ -11,8 +11,10 @@ import torch
 from kear.checkpoint import (
     has_checkpoint,
     iterate_restoring_rng,
+    kept_checkpoints,
     load_checkpoint,
     load_tree,
+    prune_checkpoints,
     remove_staged,
     replace_folder,
     rng_state,
@@ -123,6 +125,28 @@ def test_checkpoints_of_another_model_are_refused_in_one_line(tmp_path: Path) ->
     other = accelerator.prepare(torch.nn.Linear(4, 7))
     with pytest.raises(ConfigError, match="holds a checkpoint of a different model"):
         load_checkpoint(tmp_path / "checkpoint", accelerator, other, optimizer, scheduler)
+
+
+def test_earlier_checkpoints_are_kept_by_step_and_pruned_to_the_newest(tmp_path: Path) -> None:
+    accelerator, model, optimizer, scheduler = _trainables(seed=0)
+    folder = tmp_path / "checkpoint"
+    for step in (1, 2, 3):
+        # the model's other files come with the checkpoint (training writes config and tokenizer there)
+        write = lambda staging, step=step: (staging / "config.json").write_text(f'{{"step": {step}}}')  # noqa: E731
+        state = {"global_step": step}
+        save_checkpoint(folder, state, accelerator, model, optimizer, scheduler, model_files=write, keep_previous=True)
+    (tmp_path / "checkpoint-9").mkdir()  # not a checkpoint: neither counted nor removed
+    assert [p.name for p in kept_checkpoints(folder)] == ["checkpoint-1", "checkpoint-2"]
+    assert (tmp_path / "checkpoint-1" / "config.json").read_text() == '{"step": 1}'
+    assert (folder / "config.json").read_text() == '{"step": 3}' and has_checkpoint(tmp_path / "checkpoint-2")
+    prune_checkpoints(folder, None)  # no limit
+    assert len(kept_checkpoints(folder)) == 2
+    prune_checkpoints(folder, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", "checkpoint-2", "checkpoint-9"]
+    save_checkpoint(folder, {"global_step": 4}, accelerator, model, optimizer, scheduler)  # not kept: replaced
+    prune_checkpoints(folder, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", "checkpoint-9"]
+    assert load_checkpoint(folder, accelerator, model, optimizer, scheduler)[0] == {"global_step": 4}
 
 
 class _SeededLoader:

@@ -189,3 +189,15 @@ def test_ctrl_c_during_a_two_thread_ingest(tmp_path: Path) -> None:
     assert process.returncode == 130, f"{err}\n{signals}"
     assert err.strip().splitlines()[-1] == "kear: interrupted" and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+def test_quiet_shows_no_progress_bars(trained_model: Path, sample_knowledge: Path, tmp_path: Path, capfd) -> None:
+    """-q says only what went wrong: no bar of kear's, nor of the libraries' (loading weights), in evaluate or
+    predict; without it, evaluate shows its bar."""
+    args = ["--model", str(trained_model), "--input", str(sample_knowledge)]
+    assert main(["evaluate", *args]) == 0
+    assert "predicting: 12 questions" in capfd.readouterr().err
+    assert main(["evaluate", *args, "-q", "--output", str(tmp_path / "e.jsonl")]) == 0
+    assert main(["predict", *args, "-q", "--output", str(tmp_path / "p.jsonl")]) == 0
+    err = capfd.readouterr().err
+    assert "predicting" not in err and "%|" not in err and "\r" not in err, err

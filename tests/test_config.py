@@ -54,6 +54,16 @@ BAD_TRAINING = {
     "training.save_steps=0": "training.save_steps must be an integer >= 1 (or null), got 0",
     "training.report_to=['']": "training.report_to entries must be non-empty strings",
     "training.report_to=[wandb, wandb]": "training.report_to lists 'wandb' twice",
+    "training.report_to=3": "training.report_to must be a tracker's name, a list of names, none or all; got 3",
+    "training.report_to=[none, wandb]": "training.report_to 'none' stands alone",
+    "training.report_to=[all, wandb]": "training.report_to 'all' stands alone",
+    "training.save_total_limit=0": "training.save_total_limit must be an integer >= 1 (or null), got 0",
+    "training.eval_steps=0": "training.eval_steps must be an integer >= 1 (or null), got 0",
+    "training.early_stopping_patience=0": "training.early_stopping_patience must be an integer >= 1 (or null)",
+    "data.split=validation": "data.split is retired: set data.train_split (default train) and data.dev_split",
+    "data.train_split=' '": "data.train_split must be a non-empty string",
+    "data.dev_split=null": "data.dev_split",
+    "data.allow_train_as_dev=maybe": "data.allow_train_as_dev",
     "training.num_workers=-1": "training.num_workers",
     "training.seed=-1": "training.seed must be an integer between 0 and 4294967295, got -1",
     "training.output_dir=' '": "training.output_dir must be a non-empty string",
@@ -72,6 +82,8 @@ BAD_TRAINING = {
     "lora.dropout=1": "lora.dropout must be a finite number in [0, 1), got 1.0",
     "lora.alpha=0": "lora.alpha",
     "lora.target_modules=[]": "lora.target_modules must list at least one entry",
+    "lora.save=adapter": "lora.save 'adapter' alone would leave best/ without a model kear predict can load",
+    "lora.save=zip": "lora.save must be one of merged, both; got 'zip'",
     "retrieval.examples.top_k=0": "retrieval.examples.top_k must be an integer >= 1, got 0",
     "retrieval.examples.backend=elastic": "retrieval.examples.backend must be one of bm25s, rank_bm25",
     "retrieval.examples.b=2": "retrieval.examples.b",
@@ -109,6 +121,7 @@ BAD_PAIRS = [
     (["training.max_steps=null", "training.epochs=-1"], "training.epochs must be a finite number > 0, got -1.0"),
     (["training.max_steps=5", "training.epochs=0"], "training.epochs must be a finite number > 0, got 0.0"),
     (["lora.enabled=true", "lora.r=0"], "lora.r must be an integer >= 1, got 0"),
+    (["lora.enabled=false", "lora.save=both"], "lora.save 'both' saves LoRA adapters, but lora.enabled is false"),
 ]
 # one bad override for kear retrieve, and for kear demo
 BAD_RETRIEVAL = {
@@ -232,6 +245,34 @@ def test_mixed_precision_no_is_the_text_no() -> None:
     assert config.training.mixed_precision == "no" and config.data.retrieve is True
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "kear" / "recipes" / "train").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_train_recipes_pass_the_checks(path: Path) -> None:
     assert isinstance(load_settings(TrainConfig, path), TrainConfig)
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        ("tensorboard", ["tensorboard"]),
+        ("[tensorboard, wandb]", ["tensorboard", "wandb"]),
+        ("none", []),
+        ("[none]", []),
+        ("null", []),
+        ("all", ["all"]),
+    ],
+)
+def test_report_to_takes_a_name_a_list_none_or_all(given: str, names: list[str]) -> None:
+    # a name alone once failed in OmegaConf, the field being a list
+    assert load_settings(TrainConfig, None, [f"training.report_to={given}"]).training.report_to == names
+
+
+def test_report_to_all_is_every_tracker_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accelerate.utils import LoggerType
+
+    from kear.training import check_trackers
+
+    monkeypatch.setattr("kear.training.get_available_trackers", lambda: [LoggerType.TENSORBOARD, LoggerType.MLFLOW])
+    assert check_trackers(["all"]) == ["tensorboard", "mlflow"]
+    assert check_trackers(["mlflow"]) == ["mlflow"] and check_trackers([]) == []
+    monkeypatch.setattr("kear.training.get_available_trackers", lambda: [])
+    assert check_trackers(["all"]) == []  # none installed: metrics.jsonl only, not an error

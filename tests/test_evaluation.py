@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+import kear
 from kear.cli import main
-from kear.evaluation import AnswerTally, Prediction, accuracy_of, log_probabilities, write_predictions
+from kear.evaluation import (
+    AnswerTally,
+    Prediction,
+    accuracy_of,
+    log_probabilities,
+    wilson_interval,
+    write_predictions,
+)
 from kear.metrics import accuracy
 from retrieval import DataError
 
@@ -170,3 +179,49 @@ def test_kear_evaluate_skips_and_counts_bad_lines(trained_model: Path, sample_kn
     assert main(args) == 1
     assert main([*args, "--skip-invalid"]) == 0
     assert "12 records by 1 process; accuracy" in caplog.text and "skipped 1 invalid input lines" in caplog.text
+
+
+def test_wilson_interval() -> None:
+    # the textbook values (Wilson 1927; Newcombe 1998's table): none, all and half right
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(50, 100) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert wilson_interval(0, 0) is None
+    tally = AnswerTally([Prediction("a", ["A", "B"], [1.0, 0.0], "A"), Prediction("b", ["A", "B"], [1.0, 0.0], "B")])
+    assert (tally.correct, len(tally)) == (1, 2)
+
+
+def test_kear_evaluate_writes_its_results(trained_model: Path, sample_knowledge: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dev.seed1.jsonl"
+    args = ["evaluate", "--model", str(trained_model), "--input", str(sample_knowledge), "--no-progress"]
+    assert main([*args, "--output", str(out), "--batch-size", "5"]) == 0
+    results = json.loads((tmp_path / "dev.seed1.results.json").read_text())  # beside the lines
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    correct = sum(row["prediction"] == row["answer"] for row in rows)
+    assert (results["questions"], results["answered"], results["correct"]) == (12, 12, correct)
+    assert results["accuracy"] == pytest.approx(correct / 12)
+    interval = results["interval"]
+    assert interval["method"] == "wilson" and interval["level"] == 0.95
+    assert interval["low"] < results["accuracy"] < interval["high"]
+    assert results["data"] == {
+        "input": str(sample_knowledge),
+        "sha256": hashlib.sha256(sample_knowledge.read_bytes()).hexdigest(),
+        "split": None,
+        "skipped": 0,
+    }
+    assert results["model"] == str(trained_model) and results["predictions"] == str(out)
+    assert results["settings"]["batch_size"] == 5 and results["settings"]["inference"] == "torch"
+    assert results["settings"]["retrieval_overrides"] == [] and "majority_relation" in results["settings"]["rules"]
+    assert results["kear_version"] == kear.__version__
+    # --results alone: no lines, the same counts
+    alone = tmp_path / "alone.json"
+    assert main([*args, "--results", str(alone)]) == 0
+    assert json.loads(alone.read_text())["correct"] == correct and json.loads(alone.read_text())["predictions"] is None
+    shown = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))  # not kear's records of them
+    assert shown == ["alone.json", "dev.seed1.jsonl", "dev.seed1.results.json"]
+    # a run that fails leaves the earlier results as they were
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(sample_knowledge.read_text().splitlines()[0] + "\n{broken\n")
+    before = alone.read_bytes()
+    assert main([*args[:4], str(broken), "--no-progress", "--results", str(alone)]) == 1
+    assert alone.read_bytes() == before

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -12,8 +13,13 @@ from kear.cli import main
 from kear.hub import model_card, push, without_local_paths
 from kear.prediction import predict_file
 from retrieval import KearError
+from retrieval.bundle import MANIFEST
+from retrieval.data import sample_file
+
+from .hubcache import publish
 
 REPO = Path(__file__).resolve().parents[1]
+RAW = sample_file("questions.jsonl")  # questions without knowledge: a model retrieves what it uses
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +101,14 @@ def test_model_card_content(dry_run: Path, trained_model) -> None:
     assert re.search(r"^- torch \d", card, re.M) and re.search(r"^- transformers \d", card, re.M)  # versions
     assert 'pip install "kear==' in card and "kear predict --model someone/kear-tiny" in card  # install and use
     assert "Human Parity on CommonsenseQA" in card and "@inproceedings{xu2022kear" in card  # citation
-    assert card.count("```python") == 1 and 'load_model("someone/kear-tiny")' in card
+    assert card.count("```python") == 2 and 'load_model("someone/kear-tiny")' in card
+    assert 'pipeline("kear-multiple-choice", model="someone/kear-tiny")' in card and meta["pipeline_tag"] == (
+        "multiple-choice"
+    )
+    # what the dev accuracy was measured on, and that it also chose the epoch: said, not dressed as a Hub split
+    assert "Dev accuracy is measured on a local file, `questions.jsonl`, not a Hub dataset split" in card
+    prose = card.split("## Full training configuration")[0]
+    assert "The same dev data chose which epoch to keep" in prose and "validation" not in prose
     assert model_card(dry_run, "someone/other").content.count("someone/other") >= 2
 
 
@@ -117,8 +130,18 @@ def test_hub_model_and_dataset_ids_reach_the_metadata(trained_model: Path, tmp_p
     training["training"].update(batch_size=8, gradient_accumulation_steps=4)
     (folder / "train_config.yaml").write_text(yaml.safe_dump(training))
     assert "| examples per optimizer step | 32 |" in model_card(folder, "someone/x").content
-    [result] = meta["model-index"][0]["results"]
-    assert result["dataset"]["type"] == "tau/commonsense_qa" and result["metrics"][0]["type"] == "accuracy"
+    # data.name says what the model was trained on; the dev file is local: no model-index claims a Hub split
+    assert "model-index" not in meta
+    training["data"].update(dev="tau/commonsense_qa", dev_split="validation")
+    (folder / "train_config.yaml").write_text(yaml.safe_dump(training))
+    card = model_card(folder, "someone/x").content
+    [result] = front_matter(card)["model-index"][0]["results"]
+    assert result["dataset"]["type"] == "tau/commonsense_qa" and result["dataset"]["split"] == "validation"
+    assert result["metrics"][0]["type"] == "accuracy"
+    questions = json.loads((folder / "results.json").read_text())["dev_records"]  # as many as the run measured on
+    assert (
+        "measured on the `validation` split of\n[`tau/commonsense_qa`]" in card and f"({questions} questions)" in card
+    )
     assert front_matter(model_card(folder, "someone/x", license="cc-by-4.0", language="fr").content)["license"] == (
         "cc-by-4.0"
     )
@@ -152,3 +175,93 @@ def test_a_dry_run_replaces_only_an_upload_folder(trained_model: Path, dry_run: 
     assert main(["push", str(trained_model), "someone/x", "--dry-run", str(trained_model), "-q"]) == 1
     assert "is also an input" in capsys.readouterr().err
     assert sorted(p.name for p in trained_model.iterdir()) == before
+
+
+def model_with_knowledge_elsewhere(trained_model: Path, sample_indexes: dict[str, Path], root: Path) -> Path:
+    """A copy of the trained model whose retrieval settings read copies of its knowledge, kept in ``root/elsewhere``
+    (a folder the test then deletes)."""
+    elsewhere, model = root / "elsewhere", root / "model"
+    shutil.copytree(trained_model, model)
+    shutil.copytree(sample_indexes["conceptnet"], elsewhere / "conceptnet")
+    shutil.copytree(sample_indexes["dictionary"], elsewhere / "wiktionary")
+    shutil.copy(sample_file("train.jsonl"), elsewhere / "train.jsonl")
+    config = json.loads((model / "config.json").read_text())
+    config["retrieval"]["conceptnet"]["index"] = str(elsewhere / "conceptnet")
+    config["retrieval"]["dictionary"]["indexes"] = [str(elsewhere / "wiktionary")]
+    config["retrieval"]["examples"]["corpora"] = [str(elsewhere / "train.jsonl")]
+    (model / "config.json").write_text(json.dumps(config))
+    return model
+
+
+@pytest.fixture(scope="module")
+def published(trained_model: Path, sample_indexes: dict[str, Path], tmp_path_factory) -> tuple[Path, str]:
+    """``kear push --dry-run`` of a model with its knowledge, after which the knowledge it was trained with and the
+    model folder are deleted; with the prediction lines the model gave on raw questions before that."""
+    root = tmp_path_factory.mktemp("published")
+    model = model_with_knowledge_elsewhere(trained_model, sample_indexes, root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KEAR_CACHE", str(root / "cache"))
+        assert (
+            main(["predict", "--model", str(model), "--input", str(RAW), "--output", str(root / "a.jsonl"), "-q"]) == 0
+        )
+        assert main(["push", str(model), "someone/kear-tiny", "--dry-run", str(root / "upload"), "-q"]) == 0
+    shutil.rmtree(root / "elsewhere")
+    shutil.rmtree(model)
+    return root / "upload", (root / "a.jsonl").read_text()
+
+
+def test_a_pushed_model_predicts_from_its_own_knowledge_in_a_new_folder(
+    published: tuple[Path, str], tmp_path: Path, monkeypatch
+) -> None:
+    upload, expected = published
+    machine = tmp_path / "machine"
+    shutil.copytree(upload, machine / "kear-tiny")
+    monkeypatch.setenv("KEAR_CACHE", str(tmp_path / "cache"))  # nothing retrieved before is reused
+    monkeypatch.chdir(machine)
+    assert main(["predict", "--model", "kear-tiny", "--input", str(RAW), "--output", "b.jsonl", "-q"]) == 0
+    assert (machine / "b.jsonl").read_text() == expected
+    config = json.loads((machine / "kear-tiny" / "config.json").read_text())
+    assert config["retrieval"]["bundle"] == "knowledge" and config["retrieval"]["conceptnet"]["index"] == (
+        "conceptnet/conceptnet"
+    )
+    assert (machine / "kear-tiny" / "knowledge" / MANIFEST).is_file()
+    card = (machine / "kear-tiny" / "README.md").read_text()
+    assert "published with it, in the `knowledge/` folder of this repository" in card
+    assert "ConceptNet 5 (https://conceptnet.io): CC BY-SA 4.0" in card and "Wiktionary" in card
+
+
+def test_a_model_from_the_hub_fetches_its_knowledge(published: tuple[Path, str], tmp_path: Path) -> None:
+    """``kear predict --model someone/kear-tiny`` as on a fresh machine: the Hub stand-in (tests/hubcache.py) holds
+    the dry run's files, and nothing else names the knowledge."""
+    import subprocess
+    import sys
+
+    upload, expected = published
+    publish(upload, "someone/kear-tiny", tmp_path / "hub")
+    environment = {
+        **os.environ,
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "HF_HUB_OFFLINE": "1",
+        "KEAR_CACHE": str(tmp_path / "cache"),
+    }
+    command = [sys.executable, "-m", "kear.cli", "predict", "--model", "someone/kear-tiny", "--input", str(RAW)]
+    result = subprocess.run(
+        [*command, "--output", "hub.jsonl", "-q"], cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "hub.jsonl").read_text() == expected
+
+
+def test_without_its_knowledge_a_push_says_how_in_one_line(trained_model: Path, tmp_path: Path, capsys) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(trained_model, model)
+    config = json.loads((model / "config.json").read_text())
+    config["retrieval"]["conceptnet"]["index"] = "indexes/conceptnet"  # relative to a folder this is not
+    (model / "config.json").write_text(json.dumps(config))
+    assert main(["push", str(model), "someone/x", "--dry-run", str(tmp_path / "up"), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "cannot bundle the knowledge it retrieves from" in err and "--knowledge none" in err and "\n" not in err
+    assert not (tmp_path / "up").exists()
+    assert main(["push", str(model), "someone/x", "--dry-run", str(tmp_path / "up"), "--knowledge", "none", "-q"]) == 0
+    assert not (tmp_path / "up" / "knowledge").exists()
+    assert json.loads((tmp_path / "up" / "config.json").read_text())["retrieval"]["bundle"] is None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForMultipleChoice, AutoTokenizer
 
 from kear.cli import main
 from kear.heads import HEADS, build_head
@@ -179,6 +179,8 @@ def test_a_kear_model_folder_is_safetensors_only_too(model_and_tokenizer, tmp_pa
     pickled = _pickled(tmp_path / "model", tmp_path / "pickled")
     with pytest.raises(KearError, match=r"pickled: holds no safetensors weights \(pytorch_model.bin is a pickle"):
         load_model(pickled)
+    with pytest.raises(OSError, match=r"model\.safetensors"):  # however it is loaded: through transformers too
+        AutoModelForMultipleChoice.from_pretrained(pickled)
     with pytest.raises(KearError, match=r"corrupt/model.safetensors: corrupt safetensors file"):
         load_model(_truncated(tmp_path / "model", tmp_path / "corrupt", -10))
 
@@ -296,3 +298,20 @@ def test_attention_dropout_is_set_on_the_encoder_and_kept(tiny_deberta: Path, tm
         set_attention_dropout(PreTrainedConfig(), 0.0, "plain")
     with pytest.raises(SettingError, match="attention_dropout"):
         ModelConfig(attention_dropout=1.0)
+
+
+# ------------------------------------------------------------------------ transformers-native
+
+
+def test_the_auto_classes_load_a_kear_model_folder_as_load_model_does(model_and_tokenizer, tmp_path: Path) -> None:
+    save_model(*model_and_tokenizer, tmp_path / "model")
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["model_type"] == "kear" and saved["architectures"] == ["KearModel"]
+    assert "auto_map" not in saved  # no code from the folder: nothing needs trust_remote_code
+    assert type(AutoConfig.from_pretrained(tmp_path / "model")) is KearConfig
+    native = AutoModelForMultipleChoice.from_pretrained(tmp_path / "model")
+    assert type(native) is KearModel and type(AutoModel.from_pretrained(tmp_path / "model")) is KearModel
+    model, tokenizer = load_model(tmp_path / "model")
+    batch = _batch(tokenizer, RECORDS)
+    with torch.no_grad():
+        torch.testing.assert_close(native.eval()(**batch).logits, model.eval()(**batch).logits, rtol=0, atol=1e-6)

@@ -11,6 +11,7 @@ A new command that writes is a new row of ``WRITERS``: the test that the command
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import re
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import pytest
 import yaml
 
 from kear.cli import build_parser, main
+from kear.prediction import RESULTS_SUFFIX
+from kear.recipes import recipe_path
 from retrieval.data import sample_file
 from retrieval.outputs import output_lock, own_record_path
 from tests.conftest import snapshot
@@ -55,6 +58,8 @@ class Writer:
         input_folder: a folder the command reads (default: none, and ``inside an input`` is under ``input``).
         lock: where the lock of a run writing the output is, relative to the output.
         beside: the suffixes of files written beside the output (a study's report: its JSON and chart).
+        output: the output's name in the case's folder, for a command given only the folder it writes into (which
+            names the file itself); ``argv`` is given the path the output gets.
     """
 
     name: str
@@ -65,6 +70,7 @@ class Writer:
     input_folder: str | None = None
     lock: str | None = None
     beside: tuple[str, ...] = ()
+    output: str = "out"
 
 
 def _copy(of: str) -> Callable[[Path, dict[str, str]], None]:
@@ -141,8 +147,24 @@ WRITERS = [
             "in.jsonl",
             {"in.jsonl": _copy("knowledge")},
             "{model}",
+            beside=(RESULTS_SUFFIX,) if command == "evaluate" else (),  # its results, beside the lines
         )
         for command in ("evaluate", "predict")
+    ),
+    Writer(
+        "evaluate --results",
+        lambda out: ["evaluate", "--model", "{model}", "--input", "in.jsonl", "--results", out],
+        False,
+        "in.jsonl",
+        {"in.jsonl": _copy("knowledge")},
+        "{model}",
+    ),
+    Writer(
+        "recipe copy",
+        lambda out: ["recipe", "copy", "train/tiny", str(Path(out).parent)],
+        False,
+        str(recipe_path("train/tiny")),  # what it reads: the recipe kear ships
+        output="tiny.yaml",
     ),
     Writer(
         "ensemble",
@@ -186,18 +208,39 @@ WRITERS = [
 ]
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def _writing(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> set[str]:
+    """The commands below ``parser`` that write (that take --overwrite), by their words: ``recipe copy``."""
+    below = _subcommands(parser)
+    if not below:
+        return {" ".join(words)} if any(a.dest == "overwrite" for a in parser._actions) else set()
+    return {name for word, command in below.items() for name in _writing(command, (*words, word))}
+
+
+def _command_of(argv: list[str]) -> str:
+    """The command a command line runs, by its words: ``recipe copy`` of ``recipe copy NAME DIR``, ``index`` of
+    ``index conceptnet DUMP``."""
+    parser, words = build_parser(), []
+    for word in argv:
+        if word not in _subcommands(parser):
+            break
+        words.append(word)
+        parser = _subcommands(parser)[word]
+    return " ".join(words)
+
+
 def test_every_command_that_writes_is_in_the_matrix() -> None:
-    parser = build_parser()
-    commands = next(a for a in parser._actions if a.choices and "train" in a.choices).choices
-    writing = {name for name, command in commands.items() if any(a.dest == "overwrite" for a in command._actions)}
-    assert writing == {writer.name.split()[0] for writer in WRITERS}
+    assert _writing(build_parser()) == {_command_of(writer.argv("out")) for writer in WRITERS}
 
 
 def _place(situation: str, writer: Writer, folder: Path, places: dict[str, str]) -> str:
     """Make the situation in the case's folder; the output to give."""
-    out = folder / "out"
+    out = folder / writer.output
     if situation == "kear's own":
-        assert _run(writer, "out", places) == 0, "the first run failed"
+        assert _run(writer, writer.output, places) == 0, "the first run failed"
     elif situation.startswith("a user's"):
         if writer.folder:
             out.mkdir()
@@ -208,7 +251,7 @@ def _place(situation: str, writer: Writer, folder: Path, places: dict[str, str])
         return writer.input_folder.format(**places) if writer.folder and writer.input_folder else writer.input
     elif situation == "inside an input":
         inside = writer.input_folder.format(**places) if writer.input_folder else writer.input
-        return f"{inside}/out"
+        return f"{inside}/{writer.output}"
     elif situation == "a link to an input":
         out.symlink_to(folder / writer.input)
     elif situation == "the wrong type":
@@ -218,8 +261,8 @@ def _place(situation: str, writer: Writer, folder: Path, places: dict[str, str])
             out.mkdir()
             (out / "notes.txt").write_text("a folder where a file goes\n")
     elif situation == "unwritable":
-        return str(UNWRITABLE / "kear-out")
-    return "out"
+        return str(UNWRITABLE / writer.output)
+    return writer.output
 
 
 def _run(writer: Writer, out: str, places: dict[str, str], *extra: str) -> int:
@@ -249,7 +292,9 @@ def test_the_output_rule(writer: Writer, situation: str, places, tmp_path: Path,
     before = snapshot(folder, *shared)
     capsys.readouterr()
     outcome, overwrite = SITUATIONS[situation]
-    with output_lock(folder / "out" / (writer.lock or "")) if situation == "in use" else contextlib.nullcontext():
+    with (
+        output_lock(folder / writer.output / (writer.lock or "")) if situation == "in use" else contextlib.nullcontext()
+    ):
         status = _run(writer, out, places, *(["--overwrite"] if overwrite else []))
     err = capsys.readouterr().err
     after = snapshot(folder, *shared)

@@ -90,6 +90,7 @@ def test_line_format_and_knowledge(trained_model, sample_knowledge, overrides, t
     assert len(row["scores"]) == len(row["probabilities"]) == 5 and sum(row["probabilities"]) == pytest.approx(1)
     assert row["knowledge"]["choices"][0]["triple"] == [["milk", "AtLocation", "refrigerator"]]
     assert row["knowledge"]["question"]["qc_meaning"].startswith("milk:")
+    assert "inputs" not in row  # only with log_inputs
     # knowledge retrieved on the fly is the knowledge shown
     raw = tmp_path / "raw.jsonl"
     predict_file(
@@ -450,3 +451,30 @@ def test_kear_predict_opens_each_source_once_for_a_file_of_many_chunks(
     report = predict_file(trained_model, source, tmp_path / "out.jsonl", retrieval_overrides=overrides, progress=False)
     assert report.written == 600
     assert opened(tmp_path / "trace.txt") == {os.getpid(): dict.fromkeys(OPENED, 1)}
+
+
+def test_log_inputs_holds_the_text_the_encoder_saw_per_choice(
+    trained_model, sample_knowledge, tmp_path, capsys
+) -> None:
+    out = tmp_path / "p.jsonl"
+    args = ["--model", str(trained_model), "--input", str(sample_knowledge), "--log-inputs", "--no-progress"]
+    assert main(["predict", *args, "--output", str(out)]) == 0
+    records = {record.id: record for record in read_records(sample_knowledge)}
+    rows = lines(out)
+    assert len(rows) == 12
+    for row in rows:
+        record = records[row["id"]]
+        assert len(row["inputs"]) == len(record.choices)
+        for text, choice in zip(row["inputs"], record.choices):
+            # the pair as the tokenizer lays it out: special tokens, the question and this choice, then knowledge
+            assert text.startswith(f"[CLS] {record.question} {choice.text}[SEP]"), text
+            assert text.endswith("[SEP]")
+    # evaluate adds them to the lines it writes; with no lines to add them to, it says so
+    assert main(["evaluate", *args, "--output", str(tmp_path / "e.jsonl")]) == 0
+    assert [row["inputs"] for row in lines(tmp_path / "e.jsonl")] == [row["inputs"] for row in rows]
+    capsys.readouterr()
+    assert main(["evaluate", *args]) == 1
+    assert (
+        capsys.readouterr().err
+        == "kear: error: --log-inputs adds the encoder's inputs to the prediction lines: give --output too\n"
+    )

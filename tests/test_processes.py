@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def launch(args: list[str], cwd: Path) -> subprocess.Popen:
     """``kear ARGS`` started as 2 processes by ``accelerate launch`` with the CPU config, from outside the repo."""
-    config = REPO / "configs" / "accelerate" / "cpu-2proc.yaml"
+    config = REPO / "kear" / "recipes" / "accelerate" / "cpu-2proc.yaml"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "-m", "kear.cli"]
     return subprocess.Popen(

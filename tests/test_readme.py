@@ -5,9 +5,12 @@ bundled with kear: the ConceptNet and Wiktionary dumps (gzipped) and Commonsense
 The blocks run in the order they are written, README first, so each can use what the ones before it made.
 
 Only what cannot run here is substituted: KEAR's DeBERTa-v3-large recipe becomes the same recipe with a tiny model
-(no download), the GPU launch configs become the 2-process CPU one (so the launches still start 2 processes), and a
-Hub id given to --model becomes the local folder it would hold. A block that cannot run at all says why, in a
-``<!-- test: skip (why) -->`` line right above it; every other block runs.
+(no download), and the GPU launch configs become the 2-process CPU one (so the launches still start 2 processes).
+A model the documents load by Hub id comes from a local stand-in for the Hub: a Hub cache holding what they pushed
+with ``--dry-run`` (tests/hubcache.py), read with ``HF_HUB_OFFLINE=1`` as after a real download. Every other recipe
+is the one kear ships, found by its name (``--config train/tiny``, ``"$(kear recipe path accelerate/cpu-2proc)"``)
+as a user outside a clone finds it. A block that cannot run at all says why, in a ``<!-- test: skip (why) -->``
+line right above it; every other block runs.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kear.recipes import recipe_path
 from retrieval.data import sample_file
 
+from .hubcache import publish
+
 REPO = Path(__file__).resolve().parents[1]
+HUB_REPO = "someone/kear-deberta-v3-large"  # the repository the documents push to and load from
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL, PYTHON = ("bash", "sh", "shell", "console"), ("python", "py")
 SKIP = re.compile(r"^<!-- test: skip \((.+)\) -->$")
@@ -76,7 +83,7 @@ def test_every_command_block_runs_or_says_why_not() -> None:
 
 def tiny_recipe(workspace: Path, encoder: Path) -> Path:
     """KEAR's DeBERTa-v3-large recipe with a tiny encoder and CPU-sized settings; paths and data as they are."""
-    recipe = yaml.safe_load((REPO / "configs" / "train" / "deberta-v3-large.yaml").read_text())
+    recipe = yaml.safe_load(recipe_path("train/deberta-v3-large").read_text())
     recipe["model"]["name_or_path"] = str(encoder)
     recipe["inputs"]["max_length"] = 64
     recipe["training"].update(
@@ -110,11 +117,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_deberta: Path) -> P
 
 def substitute(text: str, workspace: Path) -> str:
     """What cannot run here, replaced by what can (see the module's docstring)."""
-    text = text.replace("configs/train/deberta-v3-large.yaml", str(workspace / "deberta-v3-large.tiny.yaml"))
-    for gpus in ("configs/accelerate/deepspeed-zero2.yaml", "configs/accelerate/ddp.yaml"):
-        text = text.replace(gpus, "configs/accelerate/cpu-2proc.yaml")
-    text = re.sub(r"(?<![\w/.-])configs/", f"{REPO}/configs/", text)
-    return text.replace("--model someone/kear-deberta-v3-large", "--model runs/seed1/best")
+    tiny = str(workspace / "deberta-v3-large.tiny.yaml")
+    text = text.replace("--config train/deberta-v3-large", f"--config {tiny}")
+    text = text.replace('recipe_path("train/deberta-v3-large")', repr(tiny))
+    for gpus in ("accelerate/deepspeed-zero2", "accelerate/ddp"):
+        text = text.replace(f"kear recipe path {gpus})", "kear recipe path accelerate/cpu-2proc)")
+    return text
 
 
 def environment(workspace: Path) -> dict[str, str]:
@@ -123,12 +131,24 @@ def environment(workspace: Path) -> dict[str, str]:
         **keep,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # kear, python, torchrun
         "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(workspace / "hub"),  # the stand-in for the Hub: see on_the_hub
         "KEAR_CACHE": str(workspace / "cache"),
     }
 
 
+def on_the_hub(text: str, workspace: Path) -> None:
+    """Publish what the README pushed (``kear push ... --dry-run upload``) to the stand-in for the Hub, once a block
+    names the repository: then ``--model someone/kear-deberta-v3-large`` downloads it, knowledge and all, as a
+    user's machine would (tests/hubcache.py)."""
+    if HUB_REPO in text and not (workspace / "hub").exists():
+        assert (workspace / "upload" / "config.json").is_file(), "the README pushes upload/ before using the model"
+        publish(workspace / "upload", HUB_REPO, workspace / "hub")
+
+
 def run(block: Block, workspace: Path, text: str | None = None) -> subprocess.CompletedProcess:
     text = substitute(block.text if text is None else text, workspace)
+    if "kear push" not in text:
+        on_the_hub(text, workspace)
     command = ["bash", "-euo", "pipefail", "-c", text] if block.language in SHELL else [sys.executable, "-c", text]
     return subprocess.run(
         command,
@@ -155,8 +175,11 @@ def test_the_model_cards_python_snippet_runs(workspace: Path) -> None:
     """The card of a pushed model shows a snippet; run it against the upload folder the README wrote."""
     card = workspace / "upload" / "README.md"
     assert card.is_file(), "the README's workflow writes upload/ with kear push --dry-run"
-    [snippet] = [b for b in blocks(card) if b.language in PYTHON]
-    repo_id = re.search(r'load_model\("([^"]+)"\)', snippet.text).group(1)
-    result = run(snippet, workspace, snippet.text.replace(repo_id, str(workspace / "upload")))
+    kear_api, transformers_api = [b for b in blocks(card) if b.language in PYTHON]
+    assert f'load_model("{HUB_REPO}")' in kear_api.text and f'model="{HUB_REPO}"' in transformers_api.text
+    result = run(kear_api, workspace)  # by Hub id: the stand-in holds the upload, knowledge and all
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.count("\n") >= 12  # a line per sample question
+    result = run(transformers_api, workspace)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "'score':" in result.stdout

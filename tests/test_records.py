@@ -437,3 +437,43 @@ def test_a_jsonl_file_is_always_lines_and_a_json_file_may_be_a_list(tmp_path: Pa
         DataError, match=r"other\.json:1: missing field 'question' \(the JSON object's fields: 'records'\)"
     ):
         list(read_records(other))
+
+
+def test_a_dataset_or_dicts_from_python_read_as_records() -> None:
+    import datasets
+
+    rows = [json.loads(line) for line in sample_file("questions.jsonl").read_text().splitlines()]
+    expected = [r.to_dict() for r in read_records(sample_file("questions.jsonl"))]
+    assert [r.to_dict() for r in read_records(rows)] == expected
+    assert [r.to_dict() for r in read_records(datasets.Dataset.from_list(rows))] == expected
+    hub = datasets.Dataset.from_list(  # the Hub schema of tau/commonsense_qa, as load_dataset gives it
+        [{"id": "q1", "question": "Where?", "question_concept": "x", "answerKey": "B",
+          "choices": {"label": ["A", "B"], "text": ["home", "sky"]}}]
+    )  # fmt: skip
+    [record] = read_records(hub)
+    assert [c.text for c in record.choices] == ["home", "sky"] and record.answer_index == 1
+    records = list(read_records(rows))
+    assert all(a is b for a, b in zip(read_records(records), records))  # records stay themselves
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("dict", r"^<dict>: expected records: a file, a datasets.Dataset, or a list of dicts$"),
+        ("splits", r"^<DatasetDict>: holds splits \('validation'\): give one of them, e.g. data\['validation'\]$"),
+        ("bad item", r"^<list of records>:item 2: missing field 'question'"),
+        ("empty", r"^<list of records>: holds no records$"),
+    ],
+)
+def test_data_from_python_that_holds_no_records_is_one_line(data: str, message: str) -> None:
+    import datasets
+
+    good = {"id": "q1", "question": "Where?", "choices": ["home", "sky"]}
+    given = {
+        "dict": good,
+        "splits": datasets.DatasetDict({"validation": datasets.Dataset.from_list([good])}),
+        "bad item": [good, {"id": "q2"}],
+        "empty": [],
+    }[data]
+    with pytest.raises(DataError, match=message):
+        list(read_records(given))

@@ -50,10 +50,11 @@ def test_the_reference_data_defaults_to_beside_the_working_directory(scripts, mo
 
 def test_the_study_conditions_are_the_segments_they_were(monkeypatch) -> None:
     from kear.ablate import StudyConfig, condition_config
+    from kear.recipes import recipe_path
     from retrieval import load_settings
 
     monkeypatch.chdir(SCRIPTS.parent)  # the study's paths are relative to the repository root
-    study = load_settings(StudyConfig, "configs/study/csqa-dev.yaml")
+    study = load_settings(StudyConfig, recipe_path("study/csqa-dev"))
     every = ["qc_meaning", "ac_meaning", "examples", "triple"]
     knowledge = {name: condition_config(study, name).inputs.knowledge for name in study.conditions}
     assert knowledge == {

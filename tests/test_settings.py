@@ -63,7 +63,7 @@ def test_saved_settings_load_back(tmp_path: Path) -> None:
     assert load_settings(RetrievalConfig, tmp_path / "saved.yaml") == config
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs" / "retrieval").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "kear" / "recipes" / "retrieval").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_retrieval_configs_load(path: Path) -> None:
     assert isinstance(load_settings(RetrievalConfig, path), RetrievalConfig)
 

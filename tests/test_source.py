@@ -76,6 +76,7 @@ def test_a_new_source_flows_from_retrieval_to_the_model_card(toy, tiny_deberta: 
     # a 2-step training run whose model remembers where its knowledge came from
     output = tmp_path / "run"
     train = ["train", f"model.name_or_path={tiny_deberta}", f"data.train={knowledge}", f"data.dev={knowledge}"]
+    train.append("data.allow_train_as_dev=true")  # a smoke run on its own data
     settings = ["inputs.max_length=64", "inputs.knowledge=[toy_fact]", "retrieval.sources=[toy]"]
     steps = ["training.max_steps=2", "training.batch_size=4", f"training.output_dir={output}"]
     assert main([*train, *settings, *steps, "retrieval.toy.adjective=edible", f"retrieval.{cache}"]) == 0

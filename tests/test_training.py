@@ -23,10 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def settings(model: Path, data: Path, output: Path, *extra: str) -> list[str]:
+    """Overrides of a short run of ``model`` on ``data``, evaluated on the same records (whether it fits them)."""
     return [
         f"model.name_or_path={model}",
         f"data.train={data}",
         f"data.dev={data}",
+        "data.allow_train_as_dev=true",
         "inputs.max_length=64",
         f"training.output_dir={output}",
         "training.batch_size=4",
@@ -88,7 +90,7 @@ def test_a_killed_run_resumes_to_the_same_result(tiny_deberta, sample_knowledge,
 def _two_processes(launcher: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """``kear train`` started as 2 processes, the way users start it, from outside the repository."""
     if launcher == "accelerate":
-        config = REPO / "configs" / "accelerate" / "cpu-2proc.yaml"
+        config = REPO / "kear" / "recipes" / "accelerate" / "cpu-2proc.yaml"
         start = ["-m", "accelerate.commands.launch", "--config_file", str(config)]
     else:
         start = ["-m", "torch.distributed.run", "--nproc_per_node", "2"]
@@ -128,7 +130,7 @@ def test_two_processes_match_one(encoder, launcher, tiny_deberta, sample_knowled
 
 def test_fsdp_on_cpu_processes_is_refused_not_run_as_something_else(tiny_deberta, sample_knowledge, tmp_path) -> None:
     # accelerate runs FSDP only over GPUs; on CPUs it would quietly be plain data parallel (docs/training.md)
-    config = REPO / "configs" / "accelerate" / "fsdp.yaml"
+    config = REPO / "kear" / "recipes" / "accelerate" / "fsdp.yaml"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", "2"]
     command += ["--mixed_precision", "no", "-m", "kear.cli", "train", "--no-progress"]
     command += settings(tiny_deberta, sample_knowledge, tmp_path / "run", "training.max_steps=1")
@@ -181,7 +183,7 @@ def test_bad_settings_and_data_are_one_line_errors(tiny_deberta, sample_knowledg
     err = capsys.readouterr().err
     assert err.strip() == f"kear: error: {bad}:2: expected 5 choices, got 4"
     assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 1
-    assert "no such settings file" in capsys.readouterr().err
+    assert "nope.yaml: no such file, and no recipe of that name" in capsys.readouterr().err
     assert main(["train", *base, "model.head=nope"]) == 1
     assert "model.head: unknown head 'nope'" in capsys.readouterr().err
     assert main(["train", *base, "training.save_steps=1"]) == 0  # leaves a checkpoint to resume from
@@ -192,14 +194,14 @@ def test_bad_settings_and_data_are_one_line_errors(tiny_deberta, sample_knowledg
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((REPO / "kear" / "recipes" / "train").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_recipes_load(path: Path) -> None:
     config = load_settings(TrainConfig, path)
     assert config.data.train and config.training.epochs > 0
 
 
 def test_kear_recipe_for_deberta_v3_large() -> None:
-    config = load_settings(TrainConfig, REPO / "configs" / "train" / "deberta-v3-large.yaml")
+    config = load_settings(TrainConfig, REPO / "kear" / "recipes" / "train" / "deberta-v3-large.yaml")
     assert (config.training.learning_rate, config.training.weight_decay, config.inputs.max_length) == (4e-6, 0.1, 512)
     assert (config.training.epochs, config.training.warmup_ratio) == (15, 0.1)
     assert config.inputs.knowledge == ["qc_meaning", "ac_meaning", "examples", "triple"]
@@ -219,40 +221,6 @@ def test_bf16_and_gradient_accumulation_on_cpu(tiny_deberta, sample_knowledge, t
     assert 0 <= result.best_accuracy <= 1
 
 
-def test_metrics_reach_the_trackers_named_in_report_to(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
-    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, GeneralTracker, register_tracker_class
-
-    seen: dict = {"logs": []}
-
-    class Recorder(GeneralTracker):  # a tracker as accelerate's own are made, registered by name
-        name = "kear_test_recorder"
-        requires_logging_directory = False
-
-        def __init__(self, run_name: str, **kwargs) -> None:
-            super().__init__()
-            seen["run"] = run_name
-
-        @property
-        def tracker(self):
-            return self
-
-        def store_init_configuration(self, values: dict) -> None:
-            seen["config"] = values
-
-        def log(self, values: dict, step: int | None = None, **kwargs) -> None:
-            seen["logs"].append((step, values))
-
-    register_tracker_class(Recorder)
-    try:
-        extra = ("training.max_steps=2", "training.report_to=[kear_test_recorder]")
-        train(load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path / "run", *extra)))
-    finally:
-        del LOGGER_TYPE_TO_CLASS["kear_test_recorder"]
-    assert seen["run"] == "run" and seen["config"]["training.learning_rate"] == 3e-3
-    assert [step for step, values in seen["logs"] if "loss" in values] == [1, 2]
-    assert [step for step, values in seen["logs"] if "dev_accuracy" in values] == [2]
-
-
 def test_trackers_that_are_unknown_or_not_installed_stop_before_any_work(
     tiny_deberta, sample_knowledge, tmp_path: Path, monkeypatch, capsys
 ) -> None:
@@ -266,12 +234,14 @@ def test_trackers_that_are_unknown_or_not_installed_stop_before_any_work(
     assert not (tmp_path / "run").exists()
 
 
-def test_a_fraction_of_an_epoch_is_logged_as_such(tiny_deberta, sample_knowledge, tmp_path: Path) -> None:
+def test_a_fraction_of_an_epoch_is_logged_as_such(tiny_deberta, sample_knowledge, tmp_path: Path, capsys) -> None:
     # 12 questions in batches of 4: half an epoch is not 3 steps' "epoch 1"
     config = load_settings(TrainConfig, None, settings(tiny_deberta, sample_knowledge, tmp_path, "training.epochs=0.5"))
     result = train(config, progress=False)
     assert result.global_step == 2 and result.history[-1]["epoch"] == round(2 / 3, 4)
     assert result.best_epoch == round(2 / 3, 4)
+    # no bar of kear's, nor of the libraries it calls (loading weights, writing them)
+    assert "%|" not in capsys.readouterr().err
 
 
 def test_a_finished_run_is_not_resumed_with_other_settings(tiny_deberta, sample_knowledge, tmp_path, capsys) -> None:
@@ -330,3 +300,135 @@ def test_a_torn_metrics_line_does_not_stop_a_resume(tiny_deberta, sample_knowled
     metrics.write_text("garbage\n" + whole)  # not a torn line: someone else's text in kear's file
     assert main(["train", *base]) == 1
     assert "metrics.jsonl:1: not a line kear logged" in capsys.readouterr().err
+
+
+def _dataset_folder(folder: Path) -> tuple[list[str], list[str]]:
+    """The sample questions saved with ``datasets.save_to_disk`` as a train and a validation split; their ids."""
+    import datasets
+
+    rows = [json.loads(line) for line in sample_file("questions.jsonl").read_text().splitlines()]
+    parts = {"train": rows[:8], "validation": rows[8:]}
+    datasets.DatasetDict({name: datasets.Dataset.from_list(part) for name, part in parts.items()}).save_to_disk(folder)
+    return [row["id"] for row in parts["train"]], [row["id"] for row in parts["validation"]]
+
+
+def test_one_dataset_folder_gives_the_training_and_the_dev_split(tmp_path: Path, capsys) -> None:
+    from kear.training import read_run_records
+
+    folder = tmp_path / "csqa"
+    train_ids, dev_ids = _dataset_folder(folder)
+    # once, one data.split served both: given the folder twice, a run trained on validation and evaluated on it
+    records = read_run_records(load_settings(TrainConfig, None, [f"data.train={folder}", f"data.dev={folder}"]))
+    assert [r.id for r in records.train] == train_ids and [r.id for r in records.dev] == dev_ids
+    flipped = [f"data.train={folder}", f"data.dev={folder}", "data.train_split=validation", "data.dev_split=train"]
+    records = read_run_records(load_settings(TrainConfig, None, flipped))
+    assert [r.id for r in records.train] == dev_ids and [r.id for r in records.dev] == train_ids
+
+    # the same records for both are refused in one line, before the model (nowhere here) would load
+    nowhere = ["train", "model.name_or_path=./no/such/encoder", f"training.output_dir={tmp_path / 'run'}"]
+    same_split = [f"data.train={folder}", f"data.dev={folder}", "data.dev_split=train"]
+    capsys.readouterr()  # what datasets showed as it saved the folder
+    assert main([*nowhere, *same_split]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"kear: error: data.dev: {folder} (split 'train') is also data.train's source and split")
+    assert err.count("\n") == 1
+    copy = write_lines(tmp_path / "copy.jsonl", sample_file("questions.jsonl").read_text().splitlines()[::-1])
+    assert main([*nowhere, f"data.train={sample_file('questions.jsonl')}", f"data.dev={copy}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kear: error: data.dev: its 12 records are the training records") and err.count("\n") == 1
+    assert "data.allow_train_as_dev=true" in err and not (tmp_path / "run").exists()
+    allowed = load_settings(TrainConfig, None, [*same_split, "data.allow_train_as_dev=true"])
+    assert [r.id for r in read_run_records(allowed).dev] == train_ids
+
+
+@pytest.mark.parametrize("setting", ["training.eval_steps=2", "training.early_stopping_patience=1"])
+def test_evaluation_settings_without_dev_records_are_one_line(setting: str, tmp_path: Path, capsys) -> None:
+    nowhere = ["train", "model.name_or_path=./no/such/encoder", f"training.output_dir={tmp_path / 'run'}"]
+    assert main([*nowhere, f"data.train={sample_file('questions.jsonl')}", setting]) == 1
+    key = setting.split("=")[0]
+    assert capsys.readouterr().err == f"kear: error: {key} evaluates on dev records, and data.dev is not set\n"
+
+
+def _recorder(seen: dict):
+    """A tracker as accelerate's own are made, registered as ``kear_test_recorder``; it keeps what it gets."""
+    from accelerate.tracking import GeneralTracker, register_tracker_class
+
+    class Recorder(GeneralTracker):
+        name = "kear_test_recorder"
+        requires_logging_directory = False
+
+        def __init__(self, run_name: str, **kwargs) -> None:
+            super().__init__()
+            seen["run"] = run_name
+
+        @property
+        def tracker(self):
+            return self
+
+        def store_init_configuration(self, values: dict) -> None:
+            seen["config"] = values
+
+        def log(self, values: dict, step: int | None = None, **kwargs) -> None:
+            seen["logs"].append((step, values))
+
+    register_tracker_class(Recorder)
+
+
+def test_evaluations_between_epochs_stop_early_keep_checkpoints_and_reach_the_trackers(
+    tiny_deberta, sample_knowledge, tmp_path: Path, caplog, capsys
+) -> None:
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+    from safetensors.torch import load_file
+
+    from kear.modeling import load_model
+
+    lines = sample_knowledge.read_text().splitlines()
+    data = [f"data.train={write_lines(tmp_path / 'train.jsonl', lines[:8])}"]  # 2 steps per epoch
+    data += [f"data.dev={write_lines(tmp_path / 'dev.jsonl', lines[8:])}", "data.allow_train_as_dev=false"]
+    # a rate too small to change a prediction: no evaluation is better than the first, and patience runs out
+    extra = ["training.learning_rate=1e-12", "training.epochs=5", "training.eval_steps=1"]
+    extra += ["training.early_stopping_patience=2", "training.save_steps=1", "training.save_total_limit=2"]
+    extra += ["training.report_to=kear_test_recorder"]  # a name alone, not a list
+    run = tmp_path / "run"
+    config = load_settings(TrainConfig, None, [*settings(tiny_deberta, sample_knowledge, run), *data, *extra])
+    seen: dict = {"logs": []}
+    _recorder(seen)
+    try:
+        with caplog.at_level("INFO"):
+            result = train(config, progress=True)
+        messages = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+        # a rerun finds the run over and trains nothing more
+        again = train(config, progress=False)
+    finally:
+        del LOGGER_TYPE_TO_CLASS["kear_test_recorder"]
+
+    # evaluated at step 1 (inside the first epoch), 2 (its end) and 3; no better than the first twice: stopped
+    assert [(h["epoch"], h["step"]) for h in result.history] == [(0.5, 1), (1.0, 2), (1.5, 3)]
+    assert result.stopped_early and result.global_step == 3 and result.best_epoch == 0.5
+    assert json.loads((run / "results.json").read_text())["stopped_early"] is True
+    assert (again.global_step, again.stopped_early, again.history) == (3, True, result.history)
+    best = result.best_accuracy
+    said = [text for name, _, text in messages if name == "kear.training"]
+    assert f"epoch 0.50 step 1: dev accuracy {best:.4f} (best {best:.4f})" in said
+    assert any(m.startswith("stopping early at step 3: 2 evaluations without a better dev accuracy") for m in said)
+    # the progress bar shows the loss; the truncation report warns of knowledge cut at 64 tokens
+    assert "loss=" in capsys.readouterr().err
+    warnings = [text for name, level, text in messages if name == "kear.budget" and level == "WARNING"]
+    assert [w.split(":")[0] for w in warnings] == ["training data", "dev data"]
+    assert "raise inputs.max_length" in warnings[0]
+
+    # checkpoints at steps 1, 2 and 3: the latest and the one before it are kept, each a model folder
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("checkpoint")) == ["checkpoint", "checkpoint-2"]
+    assert json.loads((run / "checkpoint-2" / "trainer_state.json").read_text())["global_step"] == 2
+    model, tokenizer = load_model(run / "checkpoint")
+    saved = load_file(run / "checkpoint" / "model.safetensors")
+    assert all(value.equal(saved[key]) for key, value in model.state_dict().items())
+    assert model.config.inputs["max_length"] == 64 and tokenizer("milk")["input_ids"]
+
+    # the trackers get their metrics under train/ and eval/ (metrics.jsonl keeps its own names)
+    assert seen["run"] == "run" and seen["config"]["training.learning_rate"] == 1e-12
+    assert [step for step, values in seen["logs"] if "train/loss" in values] == [1, 2, 3]
+    assert [step for step, values in seen["logs"] if "eval/accuracy" in values] == [1, 2, 3]
+    assert {"train/learning_rate", "train/epoch"} <= {key for _, values in seen["logs"] for key in values}
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in logged if "dev_accuracy" in line] == [1, 2, 3]
