@@ -153,8 +153,10 @@ def check_results(path: str | Path, output: str | Path | None, inputs: Sequence[
         if output is not None and str(output) == "-":
             raise KearError("the results and the prediction lines cannot both go to standard output")
         return
-    if output is not None and str(output) != "-" and Path(path).resolve() == Path(output).resolve():
-        raise KearError(f"{path}: is the prediction lines' file too; give the results another file")
+    if output is not None and str(output) != "-":
+        if Path(path).resolve() == Path(output).resolve():
+            raise KearError(f"{path}: is the prediction lines' file too; give the results another file")
+        check_output(output, inputs)  # the file the user named first (as the prediction run checks it)
     check_output(path, inputs, kind=RESULTS, overwrite=overwrite)
     check_writable(path)
 
@@ -195,7 +197,9 @@ def evaluation_results(report: PredictReport, scored: dict[str, Any], settings: 
     Args:
         report: the run's report: its counts and accuracy.
         scored: what was scored: ``model`` (as given), ``input``, ``sha256`` (:func:`data_digest`), ``split``,
-            ``skipped`` (invalid lines skipped) and ``predictions`` (the lines' file, or ``None``).
+            ``skipped`` (invalid lines skipped), ``predictions`` (the lines' file, or ``None``) and
+            ``segments_whole`` (per knowledge segment, the share of the choices scored in this run that kept it
+            whole; ``None`` when not counted).
         settings: the settings that change the score: ``batch_size``, ``inference`` (the backend), ``rules``
             (those applied), ``retrieval_overrides``.
     """
@@ -214,6 +218,7 @@ def evaluation_results(report: PredictReport, scored: dict[str, Any], settings: 
         "data": data,
         "settings": settings,
         "predictions": scored.get("predictions"),
+        "segments_whole": scored.get("segments_whole"),
         "kear_version": __version__,
     }
 

@@ -310,7 +310,9 @@ class _Run:
             length_buckets=config.model.length_buckets,
             attention_dropout=config.model.attention_dropout,
             inputs=asdict(config.inputs),
-            retrieval=asdict(config.retrieval),
+            # the paths it reads made absolute: the model then predicts from any folder of this machine (kear push
+            # bundles the knowledge for others)
+            retrieval=asdict(config.retrieval.resolved()),
             rules=asdict(config.rules),
         )
         if config.model.gradient_checkpointing:

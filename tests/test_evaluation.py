@@ -225,3 +225,19 @@ def test_kear_evaluate_writes_its_results(trained_model: Path, sample_knowledge:
     before = alone.read_bytes()
     assert main([*args[:4], str(broken), "--no-progress", "--results", str(alone)]) == 1
     assert alone.read_bytes() == before
+
+
+def test_kear_evaluate_says_what_its_inputs_lost(trained_model: Path, sample_knowledge: Path, tmp_path, caplog) -> None:
+    """The share of choices keeping each segment whole goes into the results, and a segment cut in more than 5% of
+    them is a warning naming the settings that give it room (the trained model reads 64 tokens per choice)."""
+    import logging
+
+    args = ["evaluate", "--model", str(trained_model), "--input", str(sample_knowledge), "--no-progress"]
+    with caplog.at_level(logging.INFO, logger="kear.budget"):
+        assert main([*args, "--results", str(tmp_path / "r.json")]) == 0
+    whole = json.loads((tmp_path / "r.json").read_text())["segments_whole"]
+    assert set(whole) == {"triple", "qc_meaning", "ac_meaning", "examples"} and all(0 <= v <= 1 for v in whole.values())
+    cut = sorted(name for name, share in whole.items() if share < 0.95)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert cut and len(warned) == 1 and all(name in warned[0] for name in cut), (whole, warned)
+    assert "inputs.max_length" in warned[0] and "evaluation data" in warned[0]

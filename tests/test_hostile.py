@@ -450,7 +450,7 @@ bad_retrieve("setting of the wrong type", ["examples.top_k=many"], "top_k")
 bad_retrieve("top_k of zero", ["examples.top_k=0"], "top_k")
 bad_retrieve("override without =", ["conceptnet.index"], "key=value")
 bad_retrieve("override of malformed YAML", ["examples.corpora=[a, b"], "invalid YAML")
-bad_retrieve("config file missing", ["--config", "nope.yaml"], "no such settings file", "nope.yaml")
+bad_retrieve("config file missing", ["--config", "nope.yaml"], "no such file, and no recipe of that name", "nope.yaml")
 bad_config("config of invalid YAML", "conceptnet: [unclosed\n", "invalid YAML")
 bad_config("config that is a list", "- a\n- b\n", "mapping")
 bad_config("config with an unknown key", "nope: 1\n", "nope")
@@ -623,7 +623,7 @@ bad_train(
     None,
     **{"mine/essay.txt": "years of work"},
 )
-bad_train("config file missing", ["--config", "nope.yaml"], "no such settings file", "nope.yaml")
+bad_train("config file missing", ["--config", "nope.yaml"], "no such file, and no recipe of that name", "nope.yaml")
 bad_train("config of a scalar", ["--config", "c.yaml"], "mapping", "c.yaml", **{"c.yaml": "42\n"})
 bad_train(
     "config with a tab indent",

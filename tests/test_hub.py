@@ -265,3 +265,43 @@ def test_without_its_knowledge_a_push_says_how_in_one_line(trained_model: Path, 
     assert main(["push", str(model), "someone/x", "--dry-run", str(tmp_path / "up"), "--knowledge", "none", "-q"]) == 0
     assert not (tmp_path / "up" / "knowledge").exists()
     assert json.loads((tmp_path / "up" / "config.json").read_text())["retrieval"]["bundle"] is None
+
+
+def test_knowledge_published_as_a_dataset_repo_is_read_at_its_revision(
+    trained_model: Path, sample_indexes: dict[str, Path], tmp_path: Path, monkeypatch
+) -> None:
+    """``--knowledge-repo``: the bundle goes to a dataset repository first, the model names it at the revision that
+    upload made. The uploads land in the Hub stand-in (tests/hubcache.py), which retrieval then reads offline."""
+    import huggingface_hub.constants
+
+    import kear.hub
+    from retrieval import RetrievalConfig, annotate, load_settings, read_records
+
+    uploads: dict[str, Path] = {}
+
+    def upload_folder(repo_id, folder_path, repo_type=None, **_):
+        uploads[repo_type] = tmp_path / "uploaded" / repo_type
+        shutil.copytree(folder_path, uploads[repo_type])
+        oid = publish(Path(folder_path), repo_id, tmp_path / "hub", repo_type=repo_type or "model")
+        return type("CommitInfo", (), {"oid": oid})()
+
+    monkeypatch.setattr(kear.hub, "create_repo", lambda *a, **k: None)
+    monkeypatch.setattr(kear.hub, "upload_folder", upload_folder)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("KEAR_CACHE", str(tmp_path / "cache"))
+    model = model_with_knowledge_elsewhere(trained_model, sample_indexes, tmp_path)
+    expected = [r.to_dict() for r in annotate(read_records(RAW), load_settings(RetrievalConfig, values=json.loads(
+        (model / "config.json").read_text())["retrieval"]), progress=False)]  # fmt: skip
+    assert main(["push", str(model), "someone/kear-tiny", "--knowledge-repo", "someone/knowledge", "-q"]) == 0
+    settings = json.loads((uploads["model"] / "config.json").read_text())["retrieval"]
+    repo, _, revision = settings["bundle"].removeprefix("hf://datasets/").partition("@")
+    assert repo == "someone/knowledge" and len(revision) == 40 and not (uploads["model"] / "knowledge").exists()
+    assert (uploads["dataset"] / MANIFEST).is_file() and "CC BY-SA 4.0" in (
+        uploads["dataset"] / "README.md"
+    ).read_text()
+    assert "the dataset repository [`someone/knowledge`]" in (uploads["model"] / "README.md").read_text()
+    shutil.rmtree(tmp_path / "elsewhere")
+    config = load_settings(RetrievalConfig, None, [f"cache_dir={tmp_path / 'cache'}"], values=settings)
+    assert [r.to_dict() for r in annotate(read_records(RAW), config, progress=False)] == expected
+    assert main(["push", str(model), "someone/x", "--knowledge-repo", "someone/k", "--dry-run", "up", "-q"]) == 1

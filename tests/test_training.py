@@ -155,18 +155,27 @@ def test_packaged_minilm_trains_through_the_same_path(sample_knowledge, tmp_path
     assert len(losses(tmp_path)) == 3
 
 
-def test_knowledge_retrieved_on_the_fly(tiny_deberta, sample_config, tmp_path: Path) -> None:
+def test_knowledge_retrieved_on_the_fly_is_found_from_any_folder(
+    tiny_deberta, sample_config, tmp_path: Path, monkeypatch
+) -> None:
     questions = sample_file("questions.jsonl")
+    indexes = Path(sample_config.conceptnet.index).parent
+    monkeypatch.chdir(indexes)  # the recipe names the indexes relative to where it runs, as users write them
     extra = [
         "training.max_steps=2",
         "data.retrieve=true",
-        f"retrieval.conceptnet.index={sample_config.conceptnet.index}",
-        f"retrieval.dictionary.indexes=[{sample_config.dictionary.indexes[0]}]",
+        "retrieval.conceptnet.index=conceptnet",
+        f"retrieval.dictionary.indexes=[{Path(sample_config.dictionary.indexes[0]).name}]",
         f"retrieval.examples.corpora=[{sample_file('train.jsonl')}]",
         f"retrieval.cache_dir={tmp_path / 'cache'}",
     ]
     config = load_settings(TrainConfig, None, settings(tiny_deberta, questions, tmp_path / "run", *extra))
     assert train(config, progress=False).global_step == 2
+    saved = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["retrieval"]
+    assert saved["conceptnet"]["index"] == str(indexes / "conceptnet")  # saved where it is, not where it was named
+    monkeypatch.chdir(tmp_path)
+    argv = ["predict", "--model", "run/best", "--input", str(questions), "--output", "p.jsonl", "--no-progress"]
+    assert main(argv) == 0 and (tmp_path / "p.jsonl").read_text().count("\n") == 12
 
 
 def test_bad_settings_and_data_are_one_line_errors(tiny_deberta, sample_knowledge, tmp_path: Path, capsys) -> None:
