@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench-retrieval
+.PHONY: install demo test test-fast lint bench-retrieval
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest -q --durations=25
+
+# everything but the tests marked slow (tests/conftest.py): a quick loop while working
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 bench-retrieval: install
 	$(BIN)/python scripts/bench_retrieval.py

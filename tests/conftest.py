@@ -227,3 +227,33 @@ def places(trained_model, tiny_deberta, sample_indexes, sample_knowledge) -> dic
         "sample": str(sample_file("questions.jsonl").parent),
         "knowledge": str(sample_knowledge),
     }
+
+
+# Tests that start processes (2-process runs, kills, studies, the wheel, the documents' blocks) or train beyond a few
+# steps: `make test-fast` leaves them out (`pytest -m "not slow"`); `make test` and CI run everything.
+SLOW_MODULES = {
+    "test_ablate_heads",
+    "test_cluster",
+    "test_kill",
+    "test_packaging",
+    "test_processes",
+    "test_readme",
+    "test_study",
+}
+SLOW_TESTS = {
+    "test_two_processes_match_one",
+    "test_a_killed_run_resumes_to_the_same_result",
+    "test_a_model_from_the_hub_fetches_its_knowledge",
+    "test_importing_kear_before_or_after_transformers_answers_as_kear_predict",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts processes or trains at length (make test-fast skips it)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

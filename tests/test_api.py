@@ -140,6 +140,18 @@ def test_importing_kear_loads_no_torch(code: str) -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_predicting_imports_evaluate_only_to_compute_a_metric() -> None:
+    """``evaluate`` imports transformers' pipelines (seconds): it loads when an accuracy is computed, not before."""
+    code = (
+        "import sys, kear.prediction, kear.predictor, kear.training\n"
+        "before = 'evaluate' in sys.modules\n"
+        "from kear.metrics import accuracy\n"
+        "print(before, accuracy([0, 1], [0, 0]), 'evaluate' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "0.5", "True"]
+
+
 def test_the_checker_catches_a_missing_name() -> None:
     text = (
         "Use `kear.predict_records`, `kear.nope`, `kear.ensemble.combine`, `retrieval.read_records(path)` and\n"

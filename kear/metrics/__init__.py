@@ -1,11 +1,17 @@
-"""Metrics shipped with the package, loaded by path through ``evaluate`` (no Hub access needed)."""
+"""Metrics shipped with the package, loaded by path through ``evaluate`` (no Hub access needed).
+
+``evaluate`` is imported when a metric is first computed, not with this module: it imports transformers' pipelines,
+seconds that every ``kear`` command predicting without answers (and every test collection) would otherwise spend.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import evaluate
+if TYPE_CHECKING:
+    import evaluate
 
 METRICS_DIR = Path(__file__).resolve().parent
 
@@ -13,6 +19,8 @@ METRICS_DIR = Path(__file__).resolve().parent
 @cache
 def load_metric(name: str = "accuracy") -> evaluate.EvaluationModule:
     """An ``evaluate`` metric from this package, by folder name."""
+    import evaluate
+
     return evaluate.load(str(METRICS_DIR / name))
 
 
