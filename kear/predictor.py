@@ -322,7 +322,6 @@ def predict_records(
             itself is not changed; the prepared copy (a cast, an export, a quantisation) is made once per model
             and reused.
     """
-    records = list(as_records(records))  # dicts and datasets rows too; records keep their identity
     predictor = Predictor(
         model,
         tokenizer,
